@@ -1,0 +1,279 @@
+"""ClipDataModule: the index's splits as predict dataloaders that decode each video once.
+
+Work is grouped by video. Videos are assigned to DDP ranks and then to DataLoader workers,
+balanced by clip count, as a pure function of (pending rows, world size, workers): no two
+processes decode the same video, and every pending row is produced exactly once. Each worker
+opens a video once, decodes it in order and emits all of that video's clips from that pass.
+
+Batches are dicts (pinned when on GPU)::
+
+    {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
+     "rows":   int64 (B,),              # row position within the split (= output row)
+     "y":      int64 (B,),              # label from the index
+     "status": uint8 (B,)}              # lit_extract.video.STATUS_*
+
+One command, one GPU::
+
+    python -m lit_extract predict --config configs/swin3d.yaml
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from lit_extract.errors import LitExtractError
+from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
+from lit_extract.video import Decoder, VideoOutcome, VideoReadError, decode_clips, sample_frame_ids
+
+log = logging.getLogger(__name__)
+
+OnError = Literal["warn", "fail"]
+
+
+@dataclass(frozen=True)
+class VideoWork:
+    """The pending clips of one video: their row positions in the split and sampled frame ids."""
+
+    path: str
+    rows: np.ndarray  # int64 (n,)
+    frame_ids: tuple[np.ndarray, ...]  # n arrays of T int64 frame ids
+
+    @property
+    def clips(self) -> int:
+        return len(self.rows)
+
+
+def group_by_video(rows: pd.DataFrame, pending: np.ndarray, frames: int) -> list[VideoWork]:
+    """Pending rows of one split grouped by video, videos in order of their first row."""
+    selected = rows[pending]
+    works = []
+    for path, group in selected.groupby("path", sort=False):
+        frame_ids = tuple(
+            sample_frame_ids(s, e, frames) for s, e in zip(group["start_frame"], group["end_frame"])
+        )
+        works.append(VideoWork(str(path), group.index.to_numpy(np.int64), frame_ids))
+    return works
+
+
+def balance(loads: Sequence[int], bins: int) -> list[list[int]]:
+    """Assign items (by position) to ``bins`` bins, largest first to the lightest bin (ties: lowest id).
+
+    Deterministic: the same loads and bins always give the same assignment. Each bin's items are
+    returned in ascending position order.
+    """
+    assignment: list[list[int]] = [[] for _ in range(bins)]
+    totals = [0] * bins
+    for item in sorted(range(len(loads)), key=lambda i: (-loads[i], i)):
+        target = min(range(bins), key=lambda b: (totals[b], b))
+        assignment[target].append(item)
+        totals[target] += loads[item]
+    return [sorted(items) for items in assignment]
+
+
+def shard_videos(works: Sequence[VideoWork], rank: int, world_size: int, num_workers: int) -> list[list[VideoWork]]:
+    """This rank's videos, split into one list per DataLoader worker (at least one list)."""
+    per_rank = balance([w.clips for w in works], world_size)[rank]
+    mine = [works[i] for i in per_rank]
+    per_worker = balance([w.clips for w in mine], max(1, num_workers))
+    return [[mine[i] for i in items] for items in per_worker]
+
+
+class VideoClipStream(IterableDataset):
+    """Batches of clips from whole videos; each DataLoader worker decodes its own videos.
+
+    ``len()`` is the exact number of batches this rank yields (sum over its workers of
+    ``ceil(clips / batch_size)``); use with ``DataLoader(batch_size=None)``.
+    """
+
+    def __init__(
+        self,
+        shards: list[list[VideoWork]],
+        labels: np.ndarray,
+        frames: int,
+        img_size: int,
+        batch_size: int,
+        decoder: Decoder = "opencv",
+        on_error: OnError = "warn",
+    ) -> None:
+        self.shards = shards
+        self.labels = labels
+        self.frames = frames
+        self.img_size = img_size
+        self.batch_size = batch_size
+        self.decoder = decoder
+        self.on_error = on_error
+
+    def __len__(self) -> int:
+        return sum(math.ceil(sum(w.clips for w in shard) / self.batch_size) for shard in self.shards)
+
+    @property
+    def clips(self) -> int:
+        """Clips this rank yields."""
+        return sum(w.clips for shard in self.shards for w in shard)
+
+    def _my_videos(self) -> list[VideoWork]:
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        if workers != len(self.shards):
+            raise RuntimeError(f"planned for {len(self.shards)} workers, running with {workers}")
+        return self.shards[worker]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        size, frames = self.img_size, self.frames
+        buffer = np.empty((self.batch_size, 3, frames, size, size), np.uint8)  # B C T H W
+        rows = np.empty(self.batch_size, np.int64)
+        status = np.empty(self.batch_size, np.uint8)
+        filled = 0
+        for work in self._my_videos():
+            outcome = VideoOutcome(work.path)
+            for i, clip, clip_status in decode_clips(work.path, work.frame_ids, size, self.decoder, outcome):
+                buffer[filled] = clip.transpose(3, 0, 1, 2)  # T H W C -> C T H W
+                rows[filled], status[filled] = work.rows[i], clip_status
+                filled += 1
+                if filled == self.batch_size:
+                    yield self._batch(buffer, rows, status, filled)
+                    filled = 0
+            self._report(outcome)
+        if filled:
+            yield self._batch(buffer, rows, status, filled)
+
+    def _batch(self, buffer: np.ndarray, rows: np.ndarray, status: np.ndarray, n: int) -> dict[str, torch.Tensor]:
+        return {
+            "clips": torch.from_numpy(buffer[:n].copy()),
+            "rows": torch.from_numpy(rows[:n].copy()),
+            "y": torch.from_numpy(self.labels[rows[:n]].astype(np.int64)),
+            "status": torch.from_numpy(status[:n].copy()),
+        }
+
+    def _report(self, outcome: VideoOutcome) -> None:
+        if outcome.unreadable:
+            message = f"{outcome.path}: video unreadable, its clips are zeros (status 2)"
+            if self.on_error == "fail":
+                raise VideoReadError(f"{message}; fix or remove the file, or pass --data.on_error warn")
+            log.warning(message)
+        elif outcome.clips_repeated or outcome.clips_unreadable:
+            log.warning(
+                f"{outcome.path}: frames from {outcome.first_unreadable_frame} on could not be read; "
+                f"{outcome.clips_repeated} clip(s) repeat frames (status 1), "
+                f"{outcome.clips_unreadable} clip(s) are zeros (status 2)"
+            )
+
+
+class ClipDataModule(pl.LightningDataModule):
+    """The index's splits as predict dataloaders, one per split, in ``splits`` order, never shuffled.
+
+    Args:
+        index_path: the index CSV (see :mod:`lit_extract.index`).
+        splits: which splits to extract, in this order (dataloader ``i`` = ``splits[i]``).
+        frames: T, frames sampled per clip.
+        img_size: frames are resized to ``img_size x img_size``.
+        batch_size: clips per batch.
+        num_workers: DataLoader worker processes per rank, each decoding whole videos.
+        decoder: ``opencv`` (default) or ``pyav``.
+        on_error: ``warn``: an unreadable video's clips get status 2 and the run goes on;
+            ``fail``: stop at the first unreadable video, naming it.
+    """
+
+    # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
+    allow_zero_length_dataloader_with_multiple_devices = True
+
+    def __init__(
+        self,
+        index_path: str = "processed/index_clips.csv",
+        splits: list[str] = list(SPLITS),
+        frames: int = 8,
+        img_size: int = 224,
+        batch_size: int = 16,
+        num_workers: int = 8,
+        decoder: Decoder = "opencv",
+        on_error: OnError = "warn",
+    ) -> None:
+        super().__init__()
+        unknown = [s for s in splits if s not in SPLITS]
+        if unknown or not splits or len(set(splits)) != len(splits):
+            raise LitExtractError(f"--data.splits {list(splits)}: give distinct names from {', '.join(SPLITS)}")
+        for name, value in (("frames", frames), ("img_size", img_size), ("batch_size", batch_size)):
+            if value < 1:
+                raise LitExtractError(f"--data.{name} must be >= 1, got {value}")
+        if num_workers < 0:
+            raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
+        self.save_hyperparameters()
+        self.index_path = str(index_path)
+        self.splits = list(splits)
+        self.frames, self.img_size = frames, img_size
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.decoder, self.on_error = decoder, on_error
+        self.rows: dict[str, pd.DataFrame] = {}
+        self.pending: dict[str, np.ndarray] = {}
+        self.index_sha256: str | None = None
+
+    def setup(self, stage: str) -> None:
+        """Load and validate the index (every rank reads it); raises before anything is written."""
+        if self.rows:
+            return
+        index = load_index(self.index_path)
+        self.rows = {split: split_rows(index, split) for split in self.splits}
+        self.pending = {split: np.ones(len(rows), bool) for split, rows in self.rows.items()}
+        self.index_sha256 = file_sha256(self.index_path)
+
+    def split_sizes(self) -> dict[str, int]:
+        """Rows per split, in ``splits`` order."""
+        return {split: len(rows) for split, rows in self.rows.items()}
+
+    def exclude_done(self, split: str, done: np.ndarray) -> None:
+        """Skip rows already written (``done`` is (rows,) bool/uint8): used when a run resumes."""
+        self.pending[split] = ~np.asarray(done, bool)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def stream(self, split: str) -> VideoClipStream:
+        """The dataset of this rank for ``split`` (its videos, sharded over its workers)."""
+        rank, world_size = self._rank()
+        works = group_by_video(self.rows[split], self.pending[split], self.frames)
+        shards = shard_videos(works, rank, world_size, self.num_workers)
+        labels = self.rows[split]["y"].to_numpy(np.int64)
+        return VideoClipStream(
+            shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error
+        )
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """One loader per split; batches are yielded as soon as any worker has one (order is free)."""
+        pin = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        loaders = []
+        for split in self.splits:
+            dataset = self.stream(split)
+            workers = self.num_workers
+            loaders.append(
+                DataLoader(
+                    dataset,
+                    batch_size=None,
+                    num_workers=workers,
+                    pin_memory=pin,
+                    in_order=False,  # rows carry their position; never wait on a slow worker
+                    persistent_workers=False,
+                    prefetch_factor=4 if workers else None,
+                )
+            )
+        return loaders
+
+    def describe(self) -> dict[str, object]:
+        """What defines the clips (for the manifest and for checking a resumed run)."""
+        return {
+            "index": {"path": str(Path(self.index_path).resolve()), "sha256": self.index_sha256},
+            "frames": self.frames,
+            "img_size": self.img_size,
+            "splits": self.split_sizes(),
+        }

@@ -1,0 +1,84 @@
+"""FrozenVideoEncoder: a frozen torchvision video encoder whose ``predict_step`` returns embeddings.
+
+Input batches hold uint8 clips (B, C, T, H, W) as the loader made them; conversion to float,
+scaling to [0, 1] and mean/std normalization run here, on the device, in float32 (the same
+arithmetic as the reference notebook's CPU code, so results match it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from lit_extract.encoders import build_encoder
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FrozenVideoEncoder(pl.LightningModule):
+    """A torchvision video model with its head replaced by Identity, frozen, in eval mode.
+
+    Args:
+        encoder: registry name (see ``lit_extract.encoders.encoder_names()``), e.g. ``swin3d_t``.
+        weights: ``DEFAULT`` (torchvision's pretrained weights), ``none`` (random init) or a path
+            to a local ``.pth`` state dict (for clusters without internet).
+        frames: T of the clips it will see (linked from ``--data.frames``; checked against the
+            encoder's minimum).
+        img_size: H = W of the clips (linked from ``--data.img_size``).
+        mean: per-channel mean (RGB, on the [0, 1] scale) subtracted before the encoder.
+        std: per-channel std (RGB) divided by before the encoder.
+        channels_last: run the encoder in ``channels_last_3d`` memory format (faster convs on GPU).
+        compile: wrap the encoder in ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        encoder: str = "swin3d_t",
+        weights: str = "DEFAULT",
+        frames: int = 8,
+        img_size: int = 224,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        built = build_encoder(encoder, weights=weights, frames=frames, img_size=img_size)
+        self.encoder_name = encoder
+        self.weights = weights
+        self.embedding_dim = built.embedding_dim
+        self.encoder = built.module
+        self.channels_last = channels_last
+        if channels_last:
+            self.encoder = self.encoder.to(memory_format=torch.channels_last_3d)
+        if compile:
+            self.encoder = torch.compile(self.encoder)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenVideoEncoder:
+        """Always stays in eval mode: the encoder is frozen (BatchNorm/Dropout never train)."""
+        return super().train(False)
+
+    def normalize(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, T, H, W) -> float32 (B, C, T, H, W): ``(x / 255 - mean) / std``."""
+        x = clips.to(torch.float32) / 255.0
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return x
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 or float (B, C, T, H, W) clips -> (B, D) embeddings."""
+        x = self.normalize(clips) if clips.dtype == torch.uint8 else clips
+        return self.encoder(x)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``)."""
+        clips = batch["clips"] if isinstance(batch, dict) else batch[0]
+        return self(clips)

@@ -1,0 +1,78 @@
+"""Shared fixtures: small barcode videos, hand-written index CSVs, and a barcode reader.
+
+Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.demo.barcode_frame``);
+``read_barcode`` recovers it from a decoded, resized RGB frame, independently of lit_extract.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lit_extract.demo import BARCODE_BITS, barcode_frame, write_video
+
+COLUMNS = ["split", "y", "category", "path", "clip_idx", "start_frame", "end_frame", "clip_len", "stride", "fps", "n_frames"]
+
+
+def read_barcode(frame: np.ndarray) -> int:
+    """Frame index encoded in the top half of an RGB (H, W, 3) uint8 frame."""
+    height, width = frame.shape[:2]
+    band = frame[: max(1, height // 2 - max(1, height // 16))].astype(np.float32).mean(axis=(0, 2))  # W
+    stripe = width / BARCODE_BITS
+    value = 0
+    for bit in range(BARCODE_BITS):
+        centre = band[int((bit + 0.3) * stripe) : int((bit + 0.7) * stripe) + 1].mean()
+        value = (value << 1) | int(centre > 127)
+    return value
+
+
+def clip_rows(path: Path, split: str, category: str, n_frames: int, clip_len: int = 32, stride: int = 16) -> list[dict]:
+    """Index rows of one video, the notebook's way: starts 0, stride, ... while start + clip_len <= n_frames."""
+    y = 0 if category == "Normal" else 1
+    starts = list(range(0, n_frames - clip_len + 1, stride)) or [0]
+    return [
+        {"split": split, "y": y, "category": category, "path": str(path), "clip_idx": i,
+         "start_frame": s, "end_frame": min(s + clip_len, n_frames), "clip_len": clip_len,
+         "stride": stride, "fps": 30.0, "n_frames": n_frames}
+        for i, s in enumerate(starts)
+    ]
+
+
+def write_index(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    """``make_video(name, n_frames, category="Normal", codec="mp4v", size=(160, 120))`` -> path."""
+
+    def make(name: str, n_frames: int, category: str = "Normal", codec: str = "mp4v", size=(160, 120), seed: int = 0) -> Path:
+        width, height = size
+        frames = (barcode_frame(k, width, height, category, seed) for k in range(n_frames))
+        return write_video(tmp_path / "videos" / name, frames, codec=codec)
+
+    return make
+
+
+@pytest.fixture
+def small_dataset(tmp_path, make_video):
+    """Three splits, two classes, videos of different lengths (one split holds a single video).
+
+    Returns the index path. Clip counts per split: train 3+5+2=10 (odd widths on purpose), val 4, test 1.
+    """
+    rows = []
+    specs = [
+        ("train", "Normal", 64), ("train", "Fighting", 96), ("train", "Normal", 48),
+        ("val", "Fighting", 80), ("test", "Normal", 40),
+    ]
+    for i, (split, category, n_frames) in enumerate(specs):
+        path = make_video(f"{split}_{i}.mp4", n_frames, category, seed=i)
+        rows += clip_rows(path, split, category, n_frames)
+    return write_index(tmp_path / "index_clips.csv", rows)
