@@ -11,13 +11,18 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from lightning.pytorch.callbacks import TQDMProgressBar
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_extract.data import ClipDataModule
 from lit_extract.errors import LitExtractError
 from lit_extract.module import FrozenVideoEncoder
+from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
 from lit_extract.writer import EmbeddingWriter
 
 COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo")
@@ -59,6 +64,8 @@ def quiet_known_warnings() -> None:
         # Worker count is the user's choice (--data.num_workers); the hint is noise on CPU runs.
         "does not have many workers",
         ".*isinstance.treespec, LeafSpec.",
+        # More ranks than videos is fine: an idle rank still joins every barrier.
+        "Total length of `DataLoader` across ranks is zero",
     ):
         warnings.filterwarnings("ignore", message=f".*{message}")
 
@@ -105,6 +112,13 @@ class ExtractCLI(LightningCLI):
         parser.link_arguments("data.frames", "model.frames")
         parser.link_arguments("data.img_size", "model.img_size")
 
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The trainer, with the clip-counting progress bar unless progress bars are turned off."""
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        if trainer_config.get("enable_progress_bar", True) is not False:
+            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), ClipProgressBar()]
+        return super().instantiate_trainer(**kwargs)
+
 
 def run_predict(args: list[str]) -> None:
     """``python -m lit_extract predict --config configs/swin3d.yaml [--data.* --model.* --writer.* --trainer.*]``."""
@@ -115,21 +129,130 @@ def run_predict(args: list[str]) -> None:
         save_config_callback=None,
         trainer_defaults={
             "logger": False,  # the manifest records the run; no lightning_logs/ folder
-            "callbacks": [ClipProgressBar()],
         },
     )
 
 
+class ProbeCLI(LightningCLI):
+    """``probe``/``fit``/``test``: LinearProbe on an EmbeddingDataModule, kept and stopped on ``val_metric``.
+
+    ``--checkpoint.*`` (ModelCheckpoint) and ``--early_stopping.*`` (EarlyStopping) watch
+    ``val_metric`` (val AUROC, or val macro accuracy for ``--data.target category``). After a test
+    the outputs of :func:`lit_extract.probe.write_outputs` go to ``trainer.log_dir``.
+    """
+
+    def __init__(self, args: list[str], run: bool = True) -> None:
+        super().__init__(LinearProbe, EmbeddingDataModule, args=args, run=run, save_config_kwargs={"overwrite": True})
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # The probe's width and number of classes come from the embeddings, never from the YAML.
+        parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({
+            "checkpoint.monitor": "val_metric", "checkpoint.mode": "max", "checkpoint.filename": "best-{epoch}",
+            "early_stopping.monitor": "val_metric", "early_stopping.mode": "max",
+            "early_stopping.patience": 5,  # val AUROC is noisy from epoch to epoch; Lightning's 3 stops early
+        })
+
+    def after_test(self) -> None:
+        """Validate the tested weights, write the outputs and print the results table."""
+        trainer, model, data = self.trainer, self.model, self.datamodule
+        metrics = {name: float(trainer.callback_metrics[name]) for name in model.test_metrics.keys()}
+        trainer.validate(model, datamodule=data, verbose=False)
+        metrics = {model.val_metric_name: float(trainer.callback_metrics[model.val_metric_name]), **metrics}
+        if trainer.is_global_zero:  # one process writes the files
+            if model.binary:
+                metrics.update(grouped_metrics(model.test_scores, data))
+            run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+            paths = write_outputs(run_dir, metrics, model.test_scores, data.targets("test"))
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            print(results_table(metrics))
+            print("\n".join(f"wrote {path}" for path in paths) + (f"\nbest checkpoint {best}" if best else ""))
+
+
 def run_probe(command: str, args: list[str]) -> None:
-    raise NotImplementedError  # being written
+    """``probe``: fit, then test the best checkpoint, in one run; ``fit``/``test``: the LightningCLI subcommands."""
+    if command != "probe":
+        ProbeCLI([command, *args])
+        return
+    cli = ProbeCLI(args, run=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best")
+    cli.after_test()
 
 
 def run_index(args: list[str]) -> None:
-    raise NotImplementedError  # being written
+    """``index``: build ``index_clips.csv`` from a video folder; flags are :func:`build_index`'s
+    parameters with dashes (``--clip-len``), help from its docstring; prints videos and clips per
+    split and class, and the videos left out."""
+    import inspect
+    import typing
+
+    import docstring_parser
+    from jsonargparse import ActionYesNo, ArgumentParser
+
+    from lit_extract.errors import first_few
+    from lit_extract.index import build_index, video_clip_summary
+
+    doc = docstring_parser.parse(build_index.__doc__ or "")
+    helps = {param.arg_name: param.description for param in doc.params}
+    hints = typing.get_type_hints(build_index)
+    parser = ArgumentParser(prog="python -m lit_extract index", description=(doc.long_description or "").replace("``", ""))
+    for name, param in inspect.signature(build_index).parameters.items():
+        flag = "--" + name.replace("_", "-")
+        if hints[name] is bool:  # --exact-frames / --no-exact-frames, no value
+            parser.add_argument(flag, action=ActionYesNo(no_prefix="no-"), default=param.default, help=helps.get(name))
+        else:
+            required = param.default is inspect.Parameter.empty
+            default = None if required else param.default
+            parser.add_argument(flag, type=hints[name], required=required, default=default, help=helps.get(name))
+    config = parser.parse_args(args)
+    result = build_index(**{name: config[name] for name in inspect.signature(build_index).parameters})
+    index = result.index
+    print(video_clip_summary(index).to_string())
+    print(f"wrote {len(index)} clips of {index['path'].nunique()} videos to {result.out}")
+    if not result.skipped.empty:
+        reasons = [f"{row.path} ({row.reason})" for row in result.skipped.itertuples()]
+        print(
+            f"skipped {len(reasons)} unreadable video(s), listed in {result.skipped_csv}: {first_few(reasons, 3)}",
+            file=sys.stderr,
+        )
 
 
 def run_inspect(args: list[str]) -> None:
-    raise NotImplementedError  # being written
+    """``inspect``: print shapes, statistics, labels and statuses of a finished run.
+
+    Exit status: 0 when every row is done, written and finite; 1 when the inspection finds a
+    problem (rows missing or all-zero, NaN/Inf, files disagreeing with the manifest); 2 (via
+    :class:`LitExtractError`) when the manifest or its files cannot be read.
+    """
+    from jsonargparse import CLI
+
+    from lit_extract.manifest import format_report, inspect_manifest, plot_embeddings
+
+    def inspect(manifest: str, plot: str | None = None, sample: int = 5000, seed: int = 0) -> bool:
+        """Check a finished run's output folder; exit status 1 when rows are missing or non-finite.
+
+        Prints shapes, dtype, per-split statistics (float64), label and status counts, rows not
+        done, all-zero rows marked done, and rows holding NaN/Inf.
+
+        Args:
+            manifest: the run's manifest_<encoder>.json.
+            plot: also save a 2-D PCA scatter of sampled embeddings, coloured by class, to this PNG.
+            sample: rows sampled for the plot.
+            seed: seed of the plot's sample.
+        """
+        report = inspect_manifest(manifest)
+        print(format_report(report))
+        if plot is not None:
+            print(f"wrote {plot_embeddings(manifest, plot, sample=sample, seed=seed)}")
+        return report.ok
+
+    ok = CLI(inspect, args=args, as_positional=True, prog="python -m lit_extract inspect")
+    if not ok:
+        sys.exit(1)
 
 
 def run_demo(args: list[str]) -> None:

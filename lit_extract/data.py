@@ -185,9 +185,6 @@ class ClipDataModule(pl.LightningDataModule):
             ``fail``: stop at the first unreadable video, naming it.
     """
 
-    # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
-    allow_zero_length_dataloader_with_multiple_devices = True
-
     def __init__(
         self,
         index_path: str = "processed/index_clips.csv",
@@ -200,6 +197,8 @@ class ClipDataModule(pl.LightningDataModule):
         on_error: OnError = "warn",
     ) -> None:
         super().__init__()
+        # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         unknown = [s for s in splits if s not in SPLITS]
         if unknown or not splits or len(set(splits)) != len(splits):
             raise LitExtractError(f"--data.splits {list(splits)}: give distinct names from {', '.join(SPLITS)}")
