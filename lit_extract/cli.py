@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -142,7 +143,14 @@ class ProbeCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str], run: bool = True) -> None:
-        super().__init__(LinearProbe, EmbeddingDataModule, args=args, run=run, save_config_kwargs={"overwrite": True})
+        super().__init__(
+            LinearProbe,
+            EmbeddingDataModule,
+            args=args,
+            run=run,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"description": "Linear probe on clip embeddings; outputs go to trainer.log_dir."},
+        )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # The probe's width and number of classes come from the embeddings, never from the YAML.
@@ -255,5 +263,46 @@ def run_inspect(args: list[str]) -> None:
         sys.exit(1)
 
 
+def find_config(name: str) -> str:
+    """``configs/<name>`` from the working directory, else from the source checkout lit_extract runs from."""
+    here = Path("configs") / name
+    if here.is_file():
+        return str(here)
+    checkout = Path(__file__).resolve().parents[1] / "configs" / name
+    if checkout.is_file():
+        return str(checkout)
+    raise LitExtractError(f"configs/{name} not found; run the demo from the lit_extract checkout")
+
+
 def run_demo(args: list[str]) -> None:
-    raise NotImplementedError  # being written
+    """``demo``: synthetic videos -> index -> embeddings -> linear probe, offline, in about a minute."""
+    from jsonargparse import CLI
+
+    from lit_extract.demo import write_demo_videos
+    from lit_extract.index import build_index, video_clip_summary
+
+    def demo(root: str = "demo_data", probe: bool = True) -> None:
+        """Run the whole job on a small synthetic dataset (random-init r3d_18, CPU).
+
+        Writes ``<root>/videos``, ``<root>/index_clips.csv``, ``<root>/processed`` (embeddings and
+        manifest) and ``<root>/probe`` (probe metrics); a second run reuses what is there.
+
+        Args:
+            root: folder for everything the demo writes.
+            probe: also train and test a linear probe on the embeddings.
+        """
+        videos = write_demo_videos(root)
+        print(f"demo: {len(videos)} synthetic videos in {root}/videos")
+        built = build_index(out=f"{root}/index_clips.csv", root=f"{root}/videos", layout="tree", progress=False)
+        print(video_clip_summary(built.index).to_string())
+        output_dir = f"{root}/processed"
+        run_predict(["--config", find_config("demo.yaml"),
+                     "--data.index_path", str(built.out), "--writer.output_dir", output_dir])
+        manifest = f"{output_dir}/manifest_r3d_18.json"
+        if probe:
+            run_probe("probe", ["--config", find_config("probe.yaml"), "--data.manifest", manifest,
+                                "--trainer.default_root_dir", f"{root}/probe"])
+        print(f"demo: embeddings and manifest in {output_dir}/ ({manifest})"
+              + (f"; probe results in {root}/probe/" if probe else ""))
+
+    CLI(demo, args=args)
