@@ -1,0 +1,108 @@
+"""Nothing lost: a run killed mid-split resumes and ends with the files of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import clip_rows, write_index
+from lit_extract.cli import main
+from lit_extract.demo import barcode_frame, write_video
+
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    rows = []
+    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
+        category = ("Normal", "Fighting")[i % 2]
+        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 160, 120, category, i) for k in range(112)))
+        rows += clip_rows(path, split, category, 112)
+    return write_index(root / "index_clips.csv", rows)
+
+
+def args(index: Path, out: Path, *extra: str) -> list[str]:
+    # batch_size 1: every clip is computed alone, so resumed rows are byte-identical to fresh ones
+    return ["predict", "--data.index_path", str(index), "--data.img_size", "32", "--data.batch_size", "1",
+            "--data.num_workers", "0", "--model.encoder", "r3d_18", "--model.weights", "none",
+            "--writer.output_dir", str(out), "--writer.flush_interval_s", "0",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", *extra]
+
+
+def read_outputs(out: Path) -> dict[str, bytes]:
+    names = [f"{kind}_{split}.npy" for kind in ("emb_r3d_18", "y", "status", "done") for split in SPLITS]
+    return {name: (out / name).read_bytes() for name in names}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    main(args(dataset, out))
+    return out
+
+
+def wait_for_some_done_rows(out: Path, process: subprocess.Popen, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        done = out / "done_train.npy"
+        if done.is_file():
+            count = int(np.load(done).sum())
+            if count > 0:
+                return count
+        time.sleep(0.01)
+    raise AssertionError("the run finished or stalled before any row was marked done")
+
+
+def test_killed_run_resumes_to_the_same_files(dataset, uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "lit_extract", *args(dataset, out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_some_done_rows(out, process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    total = len(np.load(out / "done_train.npy"))
+    done_at_kill = int(np.load(out / "done_train.npy").sum())
+    assert 0 < done_at_kill < total
+    assert not (out / "manifest_r3d_18.json").exists()  # an incomplete folder has no manifest
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    manifest = json.loads((out / "manifest_r3d_18.json").read_text())
+    assert manifest["complete"]
+    total_rows = sum(manifest["splits"][s]["rows"] for s in SPLITS)
+    assert manifest["rows_computed"] <= total_rows - done_at_kill  # finished rows were not recomputed
+    assert read_outputs(out) == read_outputs(uninterrupted)
+
+
+def test_rerun_of_a_finished_run_computes_nothing(dataset, uninterrupted, capsys):
+    before = read_outputs(uninterrupted)
+    main(args(dataset, uninterrupted))
+    assert "0 computed now" in capsys.readouterr().out
+    assert read_outputs(uninterrupted) == before
+
+
+def test_different_run_in_the_same_folder_is_refused(dataset, uninterrupted, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args(dataset, uninterrupted, "--data.frames", "4"))
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("error: ") and "frames: 8 there, 4 now" in message and "--writer.overwrite" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_overwrite_starts_over(dataset, tmp_path, capsys):
+    out = tmp_path / "over"
+    main(args(dataset, out, "--data.frames", "4", "--data.splits", "[test]"))
+    main(args(dataset, out, "--writer.overwrite", "true", "--data.splits", "[test]"))
+    manifest = json.loads((out / "manifest_r3d_18.json").read_text())
+    assert manifest["frames"] == 8 and manifest["rows_computed"] == manifest["splits"]["test"]["rows"]
