@@ -8,12 +8,11 @@ flag (``--data.*``, ``--model.*``, ``--trainer.*``) and a ``--config`` YAML. ``i
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import Any
 
 from lightning.pytorch import Trainer
@@ -37,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
     command, rest = args[0], args[1:]
     quiet_known_warnings()
+    show_warnings_on_stderr()
     try:
         if command == "predict":
             run_predict(rest)
@@ -69,6 +69,18 @@ def quiet_known_warnings() -> None:
         "Total length of `DataLoader` across ranks is zero",
     ):
         warnings.filterwarnings("ignore", message=f".*{message}")
+
+
+def show_warnings_on_stderr() -> None:
+    """lit_extract's warnings (one line per unreadable video, ...) go to stderr as ``warning: ...``."""
+    logger = logging.getLogger("lit_extract")
+    for handler in [h for h in logger.handlers if getattr(h, "lit_extract", False)]:
+        logger.removeHandler(handler)  # bound to an older sys.stderr (main() called again in-process)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.lit_extract = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def one_line(exc: BaseException) -> str:
@@ -168,16 +180,15 @@ class ProbeCLI(LightningCLI):
         """Validate the tested weights, write the outputs and print the results table."""
         trainer, model, data = self.trainer, self.model, self.datamodule
         metrics = {name: float(trainer.callback_metrics[name]) for name in model.test_metrics.keys()}
+        tested = trainer.ckpt_path  # validate() below forgets it
         trainer.validate(model, datamodule=data, verbose=False)
         metrics = {model.val_metric_name: float(trainer.callback_metrics[model.val_metric_name]), **metrics}
         if trainer.is_global_zero:  # one process writes the files
             if model.binary:
                 metrics.update(grouped_metrics(model.test_scores, data))
-            run_dir = Path(trainer.log_dir or trainer.default_root_dir)
-            paths = write_outputs(run_dir, metrics, model.test_scores, data.targets("test"))
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            paths = write_outputs(Path(trainer.log_dir), metrics, model.test_scores, data.targets("test"))
             print(results_table(metrics))
-            print("\n".join(f"wrote {path}" for path in paths) + (f"\nbest checkpoint {best}" if best else ""))
+            print("\n".join(f"wrote {path}" for path in paths) + f"\ntested checkpoint {tested}")
 
 
 def run_probe(command: str, args: list[str]) -> None:

@@ -135,15 +135,17 @@ class VideoClipStream(IterableDataset):
         rows = np.empty(self.batch_size, np.int64)
         status = np.empty(self.batch_size, np.uint8)
         filled = 0
+        # A full batch is yielded only when the next clip is ready or after the video's report:
+        # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
             for i, clip, clip_status in decode_clips(work.path, work.frame_ids, size, self.decoder, outcome):
-                buffer[filled] = clip.transpose(3, 0, 1, 2)  # T H W C -> C T H W
-                rows[filled], status[filled] = work.rows[i], clip_status
-                filled += 1
                 if filled == self.batch_size:
                     yield self._batch(buffer, rows, status, filled)
                     filled = 0
+                buffer[filled] = clip.transpose(3, 0, 1, 2)  # T H W C -> C T H W
+                rows[filled], status[filled] = work.rows[i], clip_status
+                filled += 1
             self._report(outcome)
         if filled:
             yield self._batch(buffer, rows, status, filled)

@@ -533,9 +533,9 @@ def _check_out_writable(out: Path) -> None:
 
 
 def build_index(
+    *,
     out: str,
     root: str | None = None,
-    *,
     clip_len: int = 32,
     stride: int = 16,
     val_fraction: float = 0.15,

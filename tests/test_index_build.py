@@ -1,0 +1,245 @@
+"""Building ``index_clips.csv`` from video folders (``python -m lit_extract index``).
+
+Every tree is made here with tiny real videos (cv2.VideoWriter, mp4v, 32x24) of known frame
+counts; expected clip ranges, counts and splits are written out by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from lit_extract.cli import main
+from lit_extract.errors import LitExtractError
+from lit_extract.index import build_index, clip_ranges, load_index, probe_video, skipped_csv_path
+
+FPS = 25.0
+
+
+def write_video(path: Path, n_frames: int) -> Path:
+    """A 32x24 mp4v video of ``n_frames`` frames at 25 fps."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (32, 24))
+    for k in range(n_frames):
+        writer.write(np.full((24, 32, 3), (7 * k) % 256, dtype=np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def ucf_root(tmp_path: Path) -> Path:
+    """UCF-Crime as distributed, shrunk: 2 anomaly categories, train/test normals, official lists.
+
+    Train: Abuse001 (70 f), Abuse002 (40), Arrest001 (20, shorter than a clip), Normal_Videos001 (40),
+    Normal_Videos002 (70). Test: Abuse003 (40), Normal_Videos_003 (70). Abuse004 is in no list.
+    """
+    root = tmp_path / "UCF_Crime"
+    write_video(root / "Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4", 70)
+    write_video(root / "Anomaly-Videos-Part-1/Abuse/Abuse002_x264.mp4", 40)
+    write_video(root / "Anomaly-Videos-Part-1/Abuse/Abuse003_x264.mp4", 40)
+    write_video(root / "Anomaly-Videos-Part-1/Abuse/Abuse004_x264.mp4", 40)
+    write_video(root / "Anomaly-Videos-Part-2/Arrest/Arrest001_x264.mp4", 20)
+    write_video(root / "Training-Normal-Videos-Part-1/Normal_Videos001_x264.mp4", 40)
+    write_video(root / "Training-Normal-Videos-Part-1/Normal_Videos002_x264.mp4", 70)
+    write_video(root / "Testing_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4", 70)
+    lists = root / "UCF_Crimes-Train-Test-Split/Anomaly_Detection_splits"
+    lists.mkdir(parents=True)
+    (lists / "Anomaly_Train.txt").write_text(
+        "Abuse/Abuse001_x264.mp4\nAbuse/Abuse002_x264.mp4\nArrest/Arrest001_x264.mp4\n"
+        "Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4\n"
+        "Training_Normal_Videos_Anomaly/Normal_Videos002_x264.mp4\n"
+    )
+    (lists / "Anomaly_Test.txt").write_text(
+        "Abuse/Abuse003_x264.mp4\nTesting_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4\n"
+    )
+    return root
+
+
+@pytest.fixture
+def tree_root(tmp_path: Path) -> Path:
+    """``<root>/<split>/<category>``: train has 10 Normal and 4 Fighting videos, test 2; 20 frames each."""
+    root = tmp_path / "tree"
+    for i in range(10):
+        write_video(root / f"train/Normal/n{i:02d}.mp4", 20)
+    for i in range(4):
+        write_video(root / f"train/Fighting/f{i:02d}.mp4", 20)
+    write_video(root / "test/Normal/tn.mp4", 20)
+    write_video(root / "test/Fighting/tf.mp4", 20)
+    return root
+
+
+def videos_by_split(index: pd.DataFrame) -> dict[str, set[str]]:
+    """File names of the videos of each split."""
+    return {split: {Path(p).name for p in rows["path"]} for split, rows in index.groupby("split")}
+
+
+def test_clip_ranges_start_every_stride_while_the_clip_fits():
+    assert clip_ranges(70, 32, 16) == [(0, 32), (16, 48), (32, 64)]
+    assert clip_ranges(64, 32, 32) == [(0, 32), (32, 64)]
+    assert clip_ranges(40, 32, 16) == [(0, 32)]
+    assert clip_ranges(32, 32, 16) == [(0, 32)]
+
+
+def test_clip_ranges_give_a_short_video_one_whole_clip():
+    assert clip_ranges(20, 32, 16) == [(0, 20)]
+
+
+def test_probe_video_reads_frame_count_and_fps(tmp_path):
+    path = write_video(tmp_path / "v.mp4", 40)
+    assert probe_video(path) == probe_video(path, exact_frames=True)
+    info = probe_video(path)
+    assert (info.n_frames, info.fps) == (40, FPS)
+
+
+def test_ucf_crime_clips_follow_the_official_lists(ucf_root, tmp_path):
+    out = tmp_path / "processed/index_clips.csv"
+    index = build_index(out=str(out), root=str(ucf_root), clip_len=32, stride=16, val_fraction=0.0, progress=False).index
+    assert videos_by_split(index) == {
+        "train": {"Abuse001_x264.mp4", "Abuse002_x264.mp4", "Arrest001_x264.mp4",
+                  "Normal_Videos001_x264.mp4", "Normal_Videos002_x264.mp4"},
+        "test": {"Abuse003_x264.mp4", "Normal_Videos_003_x264.mp4"},
+    }
+    # clips per video: 70 frames -> 3, 40 -> 1, 20 -> 1 (short); train 3+1+1+1+3, test 1+3
+    assert index.groupby("split").size().to_dict() == {"train": 9, "test": 4}
+    abuse001 = index[index["path"].str.endswith("Abuse001_x264.mp4")]
+    assert abuse001[["clip_idx", "start_frame", "end_frame"]].values.tolist() == [[0, 0, 32], [1, 16, 48], [2, 32, 64]]
+    assert set(abuse001["n_frames"]) == {70} and set(abuse001["fps"]) == {FPS}
+
+
+def test_ucf_crime_categories_and_labels(ucf_root, tmp_path):
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(ucf_root), val_fraction=0.0, progress=False).index
+    labels = {Path(p).name: (c, y) for p, c, y in index[["path", "category", "y"]].itertuples(index=False)}
+    assert labels == {
+        "Abuse001_x264.mp4": ("Abuse", 1), "Abuse002_x264.mp4": ("Abuse", 1), "Abuse003_x264.mp4": ("Abuse", 1),
+        "Arrest001_x264.mp4": ("Arrest", 1), "Normal_Videos001_x264.mp4": ("Normal", 0),
+        "Normal_Videos002_x264.mp4": ("Normal", 0), "Normal_Videos_003_x264.mp4": ("Normal", 0),
+    }
+
+
+def test_short_video_gets_one_clip_of_all_its_frames(ucf_root, tmp_path):
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(ucf_root), val_fraction=0.0, progress=False).index
+    arrest = index[index["category"] == "Arrest"]
+    assert arrest[["start_frame", "end_frame", "n_frames"]].values.tolist() == [[0, 20, 20]]
+
+
+def test_ucf_crime_split_list_naming_a_missing_file_is_an_error(ucf_root, tmp_path):
+    (ucf_root / "Anomaly-Videos-Part-1/Abuse/Abuse002_x264.mp4").unlink()
+    with pytest.raises(LitExtractError, match=r"Anomaly_Train\.txt: 1 listed video\(s\) not found.*Abuse002"):
+        build_index(out=str(tmp_path / "i.csv"), root=str(ucf_root), progress=False)
+
+
+def test_ucf_crime_split_lists_can_come_from_split_dir(ucf_root, tmp_path):
+    moved = tmp_path / "lists"
+    (ucf_root / "UCF_Crimes-Train-Test-Split/Anomaly_Detection_splits").rename(moved)
+    with pytest.raises(LitExtractError, match="Anomaly_Train.txt"):
+        build_index(out=str(tmp_path / "i.csv"), root=str(ucf_root), layout="ucf_crime", progress=False)
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(ucf_root), split_dir=str(moved), val_fraction=0.0, progress=False).index
+    assert index["path"].nunique() == 7
+
+
+def test_val_is_carved_from_train_by_video_and_stratified_by_category(tree_root, tmp_path):
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.2, seed=0, progress=False).index
+    videos = index.drop_duplicates("path")
+    # 10 Normal * 0.2 = 2 and 4 Fighting * 0.2 = 0.8 -> 1 (rounded half up) move to val
+    assert videos.groupby(["split", "category"]).size().to_dict() == {
+        ("test", "Fighting"): 1, ("test", "Normal"): 1,
+        ("train", "Fighting"): 3, ("train", "Normal"): 8,
+        ("val", "Fighting"): 1, ("val", "Normal"): 2,
+    }
+
+
+def test_no_video_is_in_two_splits_and_test_is_untouched(tree_root, tmp_path):
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.5, seed=3, progress=False).index
+    assert (index.groupby("path")["split"].nunique() == 1).all()
+    split_of = videos_by_split(index)
+    assert split_of["test"] == {"tn.mp4", "tf.mp4"}
+    assert split_of["train"] | split_of["val"] == {f"n{i:02d}.mp4" for i in range(10)} | {f"f{i:02d}.mp4" for i in range(4)}
+
+
+def test_same_seed_gives_the_same_val_videos(tree_root, tmp_path):
+    first = build_index(out=str(tmp_path / "a.csv"), root=str(tree_root), val_fraction=0.2, seed=7, progress=False).index
+    again = build_index(out=str(tmp_path / "b.csv"), root=str(tree_root), val_fraction=0.2, seed=7, progress=False).index
+    assert videos_by_split(first)["val"] == videos_by_split(again)["val"]
+
+
+def test_different_seed_gives_different_val_videos(tree_root, tmp_path):
+    seed0 = build_index(out=str(tmp_path / "a.csv"), root=str(tree_root), val_fraction=0.2, seed=0, progress=False).index
+    seed1 = build_index(out=str(tmp_path / "b.csv"), root=str(tree_root), val_fraction=0.2, seed=1, progress=False).index
+    assert videos_by_split(seed0)["val"] != videos_by_split(seed1)["val"]
+
+
+def test_an_explicit_val_folder_is_kept(tree_root, tmp_path):
+    write_video(tree_root / "val/Normal/vn.mp4", 20)
+    index = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.5, progress=False).index
+    assert videos_by_split(index)["val"] == {"vn.mp4"}
+    assert len(videos_by_split(index)["train"]) == 14
+
+
+def test_videos_csv_layout_reads_splits_categories_and_labels(tmp_path):
+    write_video(tmp_path / "v/a.mp4", 40)
+    write_video(tmp_path / "v/b.mp4", 70)
+    (tmp_path / "videos.csv").write_text("path,split,category\nv/a.mp4,train,Normal\nv/b.mp4,test,Stealing\n")
+    index = build_index(out=str(tmp_path / "i.csv"), videos_csv=str(tmp_path / "videos.csv"), val_fraction=0.0, progress=False).index
+    assert index[["split", "category", "y", "start_frame"]].values.tolist() == [
+        ["train", "Normal", 0, 0], ["test", "Stealing", 1, 0], ["test", "Stealing", 1, 16], ["test", "Stealing", 1, 32],
+    ]
+    assert index["path"].tolist()[0] == str((tmp_path / "v/a.mp4").resolve())
+
+
+def test_unreadable_video_is_skipped_and_listed_in_the_sidecar(tree_root, tmp_path):
+    (tree_root / "train/Normal/broken.mp4").write_bytes(b"")
+    out = tmp_path / "out/index_clips.csv"
+    result = build_index(out=str(out), root=str(tree_root), val_fraction=0.0, progress=False)
+    assert "broken.mp4" not in {Path(p).name for p in result.index["path"]}
+    assert result.skipped_csv == tmp_path / "out/index_clips_skipped.csv" == skipped_csv_path(out)
+    sidecar = pd.read_csv(result.skipped_csv)
+    assert sidecar["path"].tolist() == [str((tree_root / "train/Normal/broken.mp4").resolve())]
+    assert sidecar["reason"].str.contains("cannot open").all()
+
+
+def test_written_index_passes_load_index_unchanged(tree_root, tmp_path):
+    result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.2, progress=False)
+    loaded = load_index(result.out)
+    pd.testing.assert_frame_equal(loaded, result.index)
+    assert len(loaded) == 16  # 16 videos of 20 frames, one clip each
+
+
+def test_missing_root_is_an_error_naming_it(tmp_path):
+    with pytest.raises(LitExtractError, match=r"nowhere: --root is not a folder"):
+        build_index(out=str(tmp_path / "i.csv"), root=str(tmp_path / "nowhere"), progress=False)
+
+
+def test_root_without_videos_is_an_error(tmp_path):
+    (tmp_path / "empty/train/Normal").mkdir(parents=True)
+    with pytest.raises(LitExtractError, match=r"no \*\.mp4 videos found"):
+        build_index(out=str(tmp_path / "i.csv"), root=str(tmp_path / "empty"), progress=False)
+
+
+def test_unwritable_out_folder_is_an_error(tree_root, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(LitExtractError, match="cannot create the output folder"):
+        build_index(out=str(tmp_path / "a_file/index.csv"), root=str(tree_root), progress=False)
+
+
+def test_cli_index_writes_the_csv_and_prints_videos_and_clips_per_split(ucf_root, tmp_path, capsys):
+    out = tmp_path / "processed/index_clips.csv"
+    main(["index", "--root", str(ucf_root), "--out", str(out), "--clip-len", "32", "--stride", "16",
+          "--val-fraction", "0", "--seed", "0", "--workers", "2", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert len(load_index(out)) == 13
+    table = [line.split() for line in printed.splitlines()]
+    # columns: videos y=0, videos y=1, videos all, clips y=0, clips y=1, clips all
+    assert ["train", "2", "3", "5", "4", "5", "9"] in table
+    assert ["test", "1", "1", "2", "3", "1", "4"] in table
+    assert ["all", "3", "4", "7", "7", "6", "13"] in table
+
+
+def test_cli_index_error_exits_2_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["index", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "i.csv")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("error: ")
