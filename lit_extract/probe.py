@@ -1,0 +1,522 @@
+"""Linear probe on extracted clip embeddings: data, model, and the UCF-Crime test metrics.
+
+``python -m lit_extract probe --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json
+--trainer.default_root_dir runs/probe`` trains :class:`LinearProbe` on the train split of
+:class:`EmbeddingDataModule`, keeps the epoch with the best validation score (AUROC for the binary
+target ``y``, macro accuracy for ``category``) and tests that checkpoint on the test split. The
+outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``, ``checkpoints/``) go to the
+trainer's log dir, ``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
+
+Test metrics (binary): clip-level AUROC, average precision, accuracy and F1 at 0.5; video-level
+AUROC (:func:`video_auroc`); frame-level AUROC (:func:`frame_auroc`) when UCF-Crime's temporal
+annotation file is given. Multi-class: macro accuracy and macro F1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningDataModule, LightningModule
+from torch import Tensor, nn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryF1Score,
+    MulticlassAccuracy,
+    MulticlassF1Score,
+)
+from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+from lit_extract.errors import LitExtractError, first_few
+from lit_extract.index import file_sha256, load_index, split_rows
+from lit_extract.manifest import SplitArrays, open_split, read_manifest, write_json_atomic
+
+Target = Literal["y", "category"]
+
+
+# --- metrics: numpy in, float out -----------------------------------------------------------------
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` against 0/1 ``labels``; NaN when only one class is present."""
+    labels = np.asarray(labels)
+    if labels.size == 0 or labels.min() == labels.max():
+        return math.nan
+    return float(binary_auroc(torch.tensor(np.asarray(scores, dtype=np.float64)), torch.tensor(labels).long()))
+
+
+def video_auroc(scores: np.ndarray, labels: np.ndarray, videos: Sequence[str]) -> float:
+    """AUROC over videos: a video's score is the max of its clips' scores, its label the max of their labels."""
+    per_video = pd.DataFrame({"video": list(videos), "score": scores, "label": labels}).groupby("video").max()
+    return auroc(per_video["score"].to_numpy(), per_video["label"].to_numpy())
+
+
+def frame_scores(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_frames: int) -> np.ndarray:
+    """Score of every frame ``0..n_frames-1`` of one video from its clips ``[starts[i], ends[i])``.
+
+    A frame covered by clips gets the max of their scores. A frame covered by none (e.g. the tail
+    after the last full clip) gets the score of the nearest covered frame, the earlier one on a tie.
+    Returns ``(n_frames,)`` float64. Raises ``ValueError`` when no clip covers any frame.
+    """
+    frames = np.full(n_frames, -np.inf)
+    for score, start, end in zip(scores, starts, ends):
+        np.maximum(frames[start:end], score, out=frames[start:end])
+    covered = np.flatnonzero(np.isfinite(frames))
+    if covered.size == 0:
+        raise ValueError(f"no clip covers any of the {n_frames} frames")
+    missing = np.flatnonzero(~np.isfinite(frames))
+    if missing.size:
+        after = np.searchsorted(covered, missing)
+        left = covered[np.clip(after - 1, 0, covered.size - 1)]
+        right = covered[np.clip(after, 0, covered.size - 1)]
+        frames[missing] = frames[np.where(np.abs(missing - left) <= np.abs(right - missing), left, right)]
+    return frames
+
+
+def frame_labels(n_frames: int, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    """0/1 label of every frame of a video: 1 inside the inclusive ``[start, end]`` anomaly ranges."""
+    labels = np.zeros(n_frames, dtype=np.int64)
+    for start, end in ranges:
+        labels[max(start, 0) : min(end + 1, n_frames)] = 1
+    return labels
+
+
+def read_annotations(path: str | Path) -> dict[str, list[tuple[int, int]]]:
+    """UCF-Crime's ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``: video stem -> anomaly ranges.
+
+    Each line is ``<file> <category> <start1> <end1> <start2> <end2>``; ``-1 -1`` marks a missing
+    range (normal videos have none). Videos are keyed by file name without extension, so
+    ``Arson011_x264.mp4`` matches an index path ``/data/Arson/Arson011_x264.mp4``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LitExtractError(f"{path}: annotation file not found (--data.annotations)")
+    annotations: dict[str, list[tuple[int, int]]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            bounds = [int(value) for value in fields[2:6]]
+        except ValueError:
+            bounds = []
+        if len(bounds) != 4:
+            raise LitExtractError(
+                f"{path}:{number}: expected '<file> <category> <start1> <end1> <start2> <end2>', got '{line.strip()}'"
+            )
+        ranges = [(s, e) for s, e in (bounds[:2], bounds[2:]) if s >= 0 and e >= 0]
+        annotations[Path(fields[0]).stem] = ranges
+    return annotations
+
+
+def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: dict[str, list[tuple[int, int]]]) -> float:
+    """The standard UCF-Crime metric: AUROC over all frames of all videos in ``rows``.
+
+    ``rows`` are index rows (``path, start_frame, end_frame, n_frames``) aligned with the clip
+    ``scores``; frame scores come from :func:`frame_scores`, labels from the ``annotations`` of
+    :func:`read_annotations`. Raises :class:`LitExtractError` when a video has no annotation line.
+    """
+    stems = rows["path"].map(lambda p: Path(p).stem)
+    unannotated = sorted(set(stems) - set(annotations))
+    if unannotated:
+        raise LitExtractError(
+            f"{len(unannotated)} test video(s) have no line in the annotation file: {first_few(unannotated, 3)}"
+        )
+    all_scores, all_labels = [], []
+    for _, clips in rows.assign(stem=stems, score=scores).groupby("path", sort=False):
+        n_frames = int(clips["n_frames"].iloc[0])
+        all_scores.append(frame_scores(clips["score"].to_numpy(), clips["start_frame"].to_numpy(),
+                                       clips["end_frame"].to_numpy(), n_frames))
+        all_labels.append(frame_labels(n_frames, annotations[clips["stem"].iloc[0]]))
+    return auroc(np.concatenate(all_scores), np.concatenate(all_labels))
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def standardization(embeddings: np.ndarray, chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std (ddof=0) of a (rows, D) array, as float32 ``(D,)`` arrays.
+
+    One pass in float64, ``chunk_rows`` rows at a time (memory stays at ``chunk_rows x D``
+    whatever the number of rows): each chunk's mean and centred sum of squares are merged into the
+    running ones (Chan et al.), which avoids the cancellation of ``E[x^2] - E[x]^2``. Constant
+    dimensions get std 1 (they standardize to 0). Raises :class:`LitExtractError` on NaN or inf.
+    """
+    count, mean, squares = 0, np.zeros(embeddings.shape[1]), np.zeros(embeddings.shape[1])
+    for start in range(0, embeddings.shape[0], chunk_rows):
+        chunk = np.array(embeddings[start : start + chunk_rows], dtype=np.float64)  # rows D
+        rows = len(chunk)
+        chunk_mean = chunk.sum(axis=0) / rows
+        chunk -= chunk_mean
+        delta = chunk_mean - mean
+        squares += np.einsum("ij,ij->j", chunk, chunk) + delta**2 * count * rows / (count + rows)
+        mean += delta * rows / (count + rows)
+        count += rows
+    std = np.sqrt(squares / count)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise LitExtractError("the train embeddings contain NaN or inf; rerun predict for the affected rows")
+    return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
+
+
+class EmbeddingBatches(Dataset):
+    """Standardized float32 batches read from a (rows, D) float16 memmap, one batch per item.
+
+    Index with a sequence of row ids (what a ``BatchSampler`` yields) to get ``(x, target)``:
+    ``x`` (B, D) float32 = ``(embeddings[ids] - mean) / std``, ``target`` (B,) int64. Contiguous
+    ids are read as one slice; others are sorted first (memmap locality), so the batch comes back
+    in ascending row order. Only the batch is ever converted; pickling (for worker processes)
+    reopens the memmap instead of copying it.
+    """
+
+    def __init__(self, embeddings: np.ndarray, targets: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+        if len(embeddings) != len(targets):
+            raise ValueError(f"{len(embeddings)} embedding rows but {len(targets)} targets")
+        self.embeddings, self.targets = embeddings, targets
+        self.mean, self.scale = mean.astype(np.float32), (1.0 / std).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, ids: Sequence[int]) -> tuple[Tensor, Tensor]:
+        ids = np.sort(np.asarray(ids, dtype=np.int64))
+        contiguous = ids.size > 0 and ids[-1] - ids[0] + 1 == ids.size
+        block = self.embeddings[ids[0] : ids[-1] + 1] if contiguous else self.embeddings[ids]
+        x = np.array(block, dtype=np.float32)  # B D, the only copy
+        x -= self.mean
+        x *= self.scale
+        return torch.from_numpy(x), torch.from_numpy(self.targets[ids])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if isinstance(self.embeddings, np.memmap):
+            state["embeddings"] = Path(self.embeddings.filename)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["embeddings"], Path):
+            state["embeddings"] = np.load(state["embeddings"], mmap_mode="r")
+        self.__dict__.update(state)
+
+
+class EmbeddingDataModule(LightningDataModule):
+    """The splits of an extraction run, read through its manifest, standardized with train statistics.
+
+    Args:
+        manifest: ``manifest_<encoder>.json`` written by ``predict`` (must be complete). Its
+            ``index.path`` names the index CSV (videos need not exist), which gives each row's
+            video, category and frame range.
+        target: ``y`` (binary 0/1, from ``y_<split>.npy``) or ``category`` (multi-class; classes
+            are the sorted train categories, see ``classes``).
+        batch_size: rows per batch; a linear probe trains well on large batches.
+        num_workers: DataLoader worker processes (0 reads in the main process, usually fastest).
+        annotations: UCF-Crime ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; when given,
+            the test adds frame-level AUROC.
+
+    ``input_dim`` and ``num_classes`` (2 for ``y``) are known after ``__init__``; the CLI links
+    them into :class:`LinearProbe`. Train mean/std are computed in ``setup`` (float64, chunked).
+    """
+
+    def __init__(
+        self,
+        manifest: str,
+        target: Target = "y",
+        batch_size: int = 4096,
+        num_workers: int = 0,
+        annotations: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1:
+            raise LitExtractError(f"--data.batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
+        if annotations is not None and not Path(annotations).is_file():
+            raise LitExtractError(f"{annotations}: annotation file not found (--data.annotations)")
+        self.manifest_path = Path(manifest)
+        self.manifest = read_manifest(self.manifest_path)
+        self.index = self._load_index()
+        self.classes: list[str] = (
+            sorted(set(split_rows(self.index, "train")["category"])) if target == "category" else ["0", "1"]
+        )
+        if len(self.classes) < 2:
+            raise LitExtractError(f"the train split has a single category ({self.classes[0]}); nothing to classify")
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.datasets: dict[str, EmbeddingBatches] = {}
+
+    @property
+    def input_dim(self) -> int:
+        """Embedding width D, from the manifest."""
+        return int(self.manifest["embedding_dim"])
+
+    @property
+    def num_classes(self) -> int:
+        """2 for the binary target, the number of train categories otherwise."""
+        return len(self.classes)
+
+    def _load_index(self) -> pd.DataFrame:
+        entry = self.manifest.get("index", {})
+        path = Path(entry.get("path", ""))
+        if not path.is_file():
+            raise LitExtractError(f"{self.manifest_path}: its index {path} is missing; restore it next to the run")
+        if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
+            raise LitExtractError(
+                f"{path}: changed since the extraction in {self.manifest_path} (sha256 differs); "
+                "its rows would not line up with the embeddings"
+            )
+        return load_index(path, check_files=False)
+
+    def rows(self, split: str) -> pd.DataFrame:
+        """Index rows of ``split``, row ``i`` = embedding row ``i``."""
+        return split_rows(self.index, split)
+
+    def open(self, split: str) -> SplitArrays:
+        """Memory-map ``split``'s arrays; check they line up with the index."""
+        arrays = open_split(self.manifest_path, split, self.manifest)
+        expected = len(self.rows(split))
+        if arrays.embeddings.shape != (expected, self.input_dim):
+            raise LitExtractError(
+                f"{self.manifest_path}: {split} embeddings are {arrays.embeddings.shape}, "
+                f"the index and manifest say ({expected}, {self.input_dim})"
+            )
+        return arrays
+
+    def targets(self, split: str) -> np.ndarray:
+        """``(rows,)`` int64 class ids of ``split``: ``y`` as is, or positions in ``classes``."""
+        if self.hparams.target == "y":
+            labels = np.asarray(self.open(split).labels, dtype=np.int64)
+            if labels.size and (labels.min() < 0 or labels.max() > 1):
+                raise LitExtractError(f"{split} labels y are not 0/1; use --data.target category")
+            return labels
+        categories = self.rows(split)["category"]
+        unknown = sorted(set(categories) - set(self.classes))
+        if unknown:
+            raise LitExtractError(f"{split} has categories absent from train: {first_few(unknown)}")
+        return categories.map({name: i for i, name in enumerate(self.classes)}).to_numpy(dtype=np.int64)
+
+    def class_counts(self) -> np.ndarray:
+        """Train rows per class, ``(num_classes,)``."""
+        return np.bincount(self.targets("train"), minlength=self.num_classes)
+
+    def setup(self, stage: str) -> None:
+        if self.mean is None:
+            self.mean, self.std = standardization(self.open("train").embeddings)
+        splits = {"fit": ("train", "val"), "validate": ("val",)}.get(stage, ("test",))
+        for split in splits:
+            embeddings = self.open(split).embeddings
+            self.datasets[split] = EmbeddingBatches(embeddings, self.targets(split), self.mean, self.std)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            sampler=BatchSampler(order, self.hparams.batch_size, drop_last=False),
+            batch_size=None,  # the dataset returns whole batches
+            num_workers=self.hparams.num_workers,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+# --- model --------------------------------------------------------------------------------------
+
+
+class LinearProbe(LightningModule):
+    """One linear layer on standardized embeddings, trained with AdamW.
+
+    Binary (``num_classes == 2``): one logit, ``BCEWithLogits``, scores = sigmoid probabilities;
+    validation logs ``val_auroc``. Multi-class: ``num_classes`` logits, cross-entropy, scores =
+    softmax probabilities; validation logs ``val_macro_acc``. Either value is also logged as
+    ``val_metric``, which checkpointing and early stopping watch (higher is better).
+    After ``trainer.test``, ``test_scores`` holds the per-row test scores in row order
+    ((rows,) binary, (rows, C) multi-class); test on one device so that the order is the rows'.
+
+    Args:
+        input_dim: embedding width (linked from the data by the CLI).
+        num_classes: 2 for binary (linked from the data by the CLI).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay on the weights (the bias is not decayed).
+        dropout: dropout on the input embedding during training.
+        pos_weight: binary only: weight of positive rows in the loss; ``auto`` = train
+            negatives / positives; ``None`` = 1.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_classes: int = 2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        dropout: float = 0.0,
+        pos_weight: float | Literal["auto"] | None = None,
+    ) -> None:
+        super().__init__()
+        if input_dim < 1 or num_classes < 2:
+            raise LitExtractError(f"need input_dim >= 1 and num_classes >= 2, got {input_dim} and {num_classes}")
+        if lr <= 0 or weight_decay < 0 or not 0 <= dropout < 1:
+            raise LitExtractError(
+                f"need --model.lr > 0, --model.weight_decay >= 0 and 0 <= --model.dropout < 1; "
+                f"got {lr}, {weight_decay}, {dropout}"
+            )
+        valid_weight = pos_weight == "auto" or (isinstance(pos_weight, (int, float)) and pos_weight > 0)
+        if pos_weight is not None and (num_classes != 2 or not valid_weight):
+            raise LitExtractError(
+                f"--model.pos_weight must be > 0 or 'auto', and only with a binary target; got {pos_weight}"
+            )
+        self.save_hyperparameters()
+        self.binary = num_classes == 2
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(input_dim, 1 if self.binary else num_classes)
+        weight = torch.tensor(float(pos_weight)) if isinstance(pos_weight, (int, float)) else None
+        self.register_buffer("pos_weight_value", weight, persistent=False)  # "auto" is resolved in setup
+        self.val_metric_name = "val_auroc" if self.binary else "val_macro_acc"
+        self.val_score: Metric = BinaryAUROC() if self.binary else MulticlassAccuracy(num_classes, average="macro")
+        self.test_metrics = MetricCollection(
+            {"test_auroc": BinaryAUROC(), "test_ap": BinaryAveragePrecision(),
+             "test_acc": BinaryAccuracy(), "test_f1": BinaryF1Score()}
+            if self.binary else
+            {"test_macro_acc": MulticlassAccuracy(num_classes, average="macro"),
+             "test_macro_f1": MulticlassF1Score(num_classes, average="macro")}
+        )
+        self.test_scores: np.ndarray | None = None
+        self._test_batches: list[Tensor] = []
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.pos_weight == "auto":
+            counts = getattr(self.trainer.datamodule, "class_counts", None)
+            if counts is None:
+                raise LitExtractError("--model.pos_weight auto needs an EmbeddingDataModule")
+            negatives, positives = counts()
+            if positives == 0:
+                raise LitExtractError("--model.pos_weight auto: the train split has no positive rows")
+            self.pos_weight_value = torch.tensor(negatives / positives, dtype=torch.float32, device=self.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits: (B,) binary, (B, C) multi-class."""
+        logits = self.linear(self.dropout(x))  # B 1|C
+        return logits.squeeze(1) if self.binary else logits
+
+    def scores(self, logits: Tensor) -> Tensor:
+        """Probabilities: of the positive class (binary) or of each class."""
+        return torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=1)
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        if self.binary:
+            return F.binary_cross_entropy_with_logits(logits, target.float(), pos_weight=self.pos_weight_value)
+        return F.cross_entropy(logits, target)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, target = batch
+        loss = self.loss(self(x), target)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(target))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, target = batch
+        logits = self(x)
+        self.log("val_loss", self.loss(logits, target), batch_size=len(target))
+        self.val_score.update(self.scores(logits), target)
+
+    def on_validation_epoch_end(self) -> None:
+        value = self.val_score.compute()
+        self.val_score.reset()
+        self.log(self.val_metric_name, value, prog_bar=True)
+        self.log("val_metric", value)
+
+    def on_test_epoch_start(self) -> None:
+        self._test_batches = []
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, target = batch
+        logits = self(x)
+        scores = self.scores(logits)
+        self.log("test_loss", self.loss(logits, target), batch_size=len(target))
+        self.test_metrics.update(scores, target)
+        self._test_batches.append(scores.detach().float().cpu())
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+        self.test_scores = torch.cat(self._test_batches).numpy()
+        self._test_batches = []
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            [{"params": [self.linear.weight], "weight_decay": self.hparams.weight_decay},
+             {"params": [self.linear.bias], "weight_decay": 0.0}],
+            lr=self.hparams.lr,
+        )
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def grouped_metrics(scores: np.ndarray, data: EmbeddingDataModule) -> dict[str, float]:
+    """Video-level AUROC, and frame-level AUROC when ``data`` has annotations, of binary test ``scores``."""
+    rows = data.rows("test")
+    if len(scores) != len(rows):
+        raise LitExtractError(f"{len(scores)} test scores for {len(rows)} test rows; test on a single device")
+    metrics = {"test_video_auroc": video_auroc(scores, data.targets("test"), rows["path"])}
+    if data.hparams.annotations is not None:
+        metrics["test_frame_auroc"] = frame_auroc(scores, rows, read_annotations(data.hparams.annotations))
+    return metrics
+
+
+def plot_roc(path: Path, scores: np.ndarray, labels: np.ndarray, title: str) -> None:
+    """Save the ROC curve of binary ``scores`` as a PNG (Agg canvas, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fpr, tpr, _ = binary_roc(torch.as_tensor(scores), torch.as_tensor(labels).long())
+    figure = Figure(figsize=(4.5, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(fpr.numpy(), tpr.numpy(), label=title)
+    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def write_outputs(run_dir: Path, metrics: dict[str, float], scores: np.ndarray, labels: np.ndarray) -> list[Path]:
+    """Write ``metrics.json`` (NaN as null), ``scores_test.npy`` and, for binary scores, ``roc_test.png``.
+
+    Returns the paths written. ``scores_test.npy`` row ``i`` is test row ``i``: (rows,) positive
+    class probabilities, or (rows, C) class probabilities in ``EmbeddingDataModule.classes`` order.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = [run_dir / "metrics.json", run_dir / "scores_test.npy"]
+    write_json_atomic(paths[0], {k: None if math.isnan(v) else v for k, v in metrics.items()})
+    np.save(paths[1], scores)
+    if scores.ndim == 1:
+        paths.append(run_dir / "roc_test.png")
+        plot_roc(paths[2], scores, labels, f"clips, AUROC {metrics.get('test_auroc', math.nan):.3f}")
+    return paths
+
+
+def results_table(metrics: dict[str, float]) -> str:
+    """The metrics as an aligned two-column text table."""
+    width = max(len(name) for name in metrics)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
+    lines += [f"{name:<{width}}  {value:.4f}" for name, value in metrics.items()]
+    return "\n".join(lines)
