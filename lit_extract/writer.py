@@ -167,6 +167,8 @@ class EmbeddingWriter(BasePredictionWriter):
         self.splits: list[str] = []
         self.unflushed: dict[str, list[np.ndarray]] = {}
         self.run: dict[str, Any] = {}
+        self.started = self.last_flush = time.monotonic()
+        self.rows_done_before = 0
 
     # ----------------------------------------------------------------- setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
