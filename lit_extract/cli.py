@@ -140,6 +140,7 @@ def run_predict(args: list[str]) -> None:
         ClipDataModule,
         args=["predict", *args],
         save_config_callback=None,
+        auto_configure_optimizers=False,  # a frozen encoder: no optimizer flags
         trainer_defaults={
             "logger": False,  # the manifest records the run; no lightning_logs/ folder
         },
