@@ -21,11 +21,6 @@ Resume: ``done`` is set for a row only after its embedding, label and status byt
 (``fdatasync``) — every ``flush_interval_s`` seconds and at the end. A rerun of the same command
 skips rows marked done; a run killed at any moment loses at most ``flush_interval_s`` of work.
 
-Example (what ``python -m lit_extract predict`` does)::
-
-    trainer = Trainer(callbacks=[EmbeddingWriter("processed")], logger=False)
-    trainer.predict(FrozenVideoEncoder("r3d_18", weights="none"), datamodule=ClipDataModule(...),
-                    return_predictions=False)
 """
 
 from __future__ import annotations
@@ -154,6 +149,20 @@ class EmbeddingWriter(BasePredictionWriter):
             (other encoder, weights, frames, img_size, mean/std or index) is refused.
         flush_interval_s: how often rows are synced to disk and marked done (seconds); a killed
             run recomputes at most this much work.
+
+    Example (what ``python -m lit_extract predict`` does; under DDP, every rank runs the same)::
+
+        from lightning.pytorch import Trainer
+        from lit_extract.data import ClipDataModule
+        from lit_extract.module import FrozenVideoEncoder
+        from lit_extract.writer import EmbeddingWriter
+
+        data = ClipDataModule(index_path, frames=8, img_size=32, num_workers=0)
+        model = FrozenVideoEncoder("r3d_18", weights="none", frames=8, img_size=32)
+        writer = EmbeddingWriter(output_dir)
+        trainer = Trainer(accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False)
+        trainer.predict(model, datamodule=data, return_predictions=False)
+        # output_dir now holds emb_r3d_18_{train,val,test}.npy, y_*, status_*, done_*, manifest_r3d_18.json
     """
 
     def __init__(self, output_dir: str = "processed", overwrite: bool = False, flush_interval_s: float = 10.0) -> None:
