@@ -175,6 +175,7 @@ class EmbeddingWriter(BasePredictionWriter):
         self.files: dict[str, SplitFiles] = {}
         self.splits: list[str] = []
         self.unflushed: dict[str, list[np.ndarray]] = {}
+        self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.run: dict[str, Any] = {}
         self.started = self.last_flush = time.monotonic()
         self.rows_done_before = 0
@@ -275,14 +276,38 @@ class EmbeddingWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        """Write this batch's rows at their own positions (batch order does not matter)."""
-        split = self.splits[dataloader_idx]
+        """Write this batch's rows at their own positions (batch order does not matter).
+
+        On a GPU the embeddings are copied to pinned host memory without blocking and written
+        when the next batch arrives, so the device keeps computing while the host writes.
+        """
+        embeddings = prediction.detach().to(torch.float16)
+        ready = None
+        if embeddings.device.type == "cuda":
+            host = torch.empty(embeddings.shape, dtype=torch.float16, pin_memory=True)
+            host.copy_(embeddings, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record()
+            embeddings = host
+        staged = (self.splits[dataloader_idx], batch, embeddings, ready)
+        previous, self.staged = self.staged, staged
+        if previous is not None:
+            self._write(*previous)
+        if ready is None:  # nothing to overlap with on the CPU: write now
+            self.staged = None
+            self._write(*staged)
+        if time.monotonic() - self.last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def _write(self, split: str, batch: Any, embeddings: torch.Tensor, ready: Any) -> None:
+        if ready is not None:
+            ready.synchronize()
         files = self.files[split]
         rows = batch["rows"].cpu().numpy()
         order = np.argsort(rows, kind="stable")
         rows = rows[order]
         values = {
-            "embeddings": prediction.detach().to(torch.float16).cpu().numpy()[order],
+            "embeddings": embeddings.cpu().numpy()[order],
             "labels": batch["y"].cpu().numpy()[order],
             "status": batch["status"].cpu().numpy()[order],
         }
@@ -290,11 +315,12 @@ class EmbeddingWriter(BasePredictionWriter):
             for key, array in values.items():
                 files.write(key, int(rows[start]), array[start:stop])
         self.unflushed[split].append(rows)
-        if time.monotonic() - self.last_flush >= self.flush_interval_s:
-            self.flush()
 
     def flush(self) -> None:
         """Sync written rows to disk, then mark them done."""
+        if self.staged is not None:
+            staged, self.staged = self.staged, None
+            self._write(*staged)
         for split, pending in self.unflushed.items():
             if not pending:
                 continue
