@@ -55,7 +55,8 @@ def load_index(path: str | Path, *, check_files: bool = True) -> pd.DataFrame:
     _check_columns(path, df)
     df = df[list(COLUMNS)].copy()
     _check_values(path, df)
-    df["path"] = [str(_resolve(path.parent, p)) for p in df["path"]]
+    resolved = {video: str(_resolve(path.parent, video)) for video in df["path"].unique()}  # once per video
+    df["path"] = df["path"].map(resolved)
     _check_ranges(path, df)
     _check_duplicates(path, df)
     _check_leakage(path, df)
