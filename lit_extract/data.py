@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lit_extract.errors import LitExtractError
 from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
-from lit_extract.video import Decoder, VideoOutcome, VideoReadError, decode_clips, sample_frame_ids
+from lit_extract.video import Decoder, VideoOutcome, VideoReadError, decode_clip_frames, sample_frame_ids, write_clip
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class VideoWork:
 
     path: str
     rows: np.ndarray  # int64 (n,)
-    frame_ids: tuple[np.ndarray, ...]  # n arrays of T int64 frame ids
+    frame_ids: np.ndarray  # int64 (n, T): sampled frame ids of each clip
 
     @property
     def clips(self) -> int:
@@ -57,12 +57,14 @@ class VideoWork:
 def group_by_video(rows: pd.DataFrame, pending: np.ndarray, frames: int) -> list[VideoWork]:
     """Pending rows of one split grouped by video, videos in order of their first row."""
     selected = rows[pending]
+    starts = selected["start_frame"].to_numpy(np.int64)
+    lengths = np.maximum(1, selected["end_frame"].to_numpy(np.int64) - starts)
+    offsets = {n: sample_frame_ids(0, int(n), frames) for n in np.unique(lengths)}  # few distinct lengths
+    frame_ids = starts[:, None] + np.stack([offsets[n] for n in lengths]) if len(selected) else np.empty((0, frames), np.int64)
+    positions = selected.index.to_numpy(np.int64)
     works = []
-    for path, group in selected.groupby("path", sort=False):
-        frame_ids = tuple(
-            sample_frame_ids(s, e, frames) for s, e in zip(group["start_frame"], group["end_frame"])
-        )
-        works.append(VideoWork(str(path), group.index.to_numpy(np.int64), frame_ids))
+    for members in selected.groupby("path", sort=False).indices.values():
+        works.append(VideoWork(str(selected["path"].iat[members[0]]), positions[members], frame_ids[members]))
     return works
 
 
@@ -130,32 +132,42 @@ class VideoClipStream(IterableDataset):
         return self.shards[worker]
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        size, frames = self.img_size, self.frames
-        buffer = np.empty((self.batch_size, 3, frames, size, size), np.uint8)  # B C T H W
-        rows = np.empty(self.batch_size, np.int64)
-        status = np.empty(self.batch_size, np.uint8)
+        clips, rows, status = self._new_batch()
         filled = 0
         # A full batch is yielded only when the next clip is ready or after the video's report:
         # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
-            for i, clip, clip_status in decode_clips(work.path, work.frame_ids, size, self.decoder, outcome):
+            for i, frames, clip_status in decode_clip_frames(work.path, work.frame_ids, self.img_size, self.decoder, outcome):
                 if filled == self.batch_size:
-                    yield self._batch(buffer, rows, status, filled)
+                    yield self._batch(clips, rows, status, filled)
+                    clips, rows, status = self._new_batch()
                     filled = 0
-                buffer[filled] = clip.transpose(3, 0, 1, 2)  # T H W C -> C T H W
+                write_clip(frames, clips[filled].numpy())  # frames go straight to their slot: C T H W
                 rows[filled], status[filled] = work.rows[i], clip_status
                 filled += 1
             self._report(outcome)
         if filled:
-            yield self._batch(buffer, rows, status, filled)
+            yield self._batch(clips, rows, status, filled)
 
-    def _batch(self, buffer: np.ndarray, rows: np.ndarray, status: np.ndarray, n: int) -> dict[str, torch.Tensor]:
+    def _new_batch(self) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Fresh buffers for one batch: clips uint8 (B, C, T, H, W), rows, status; yielded without copies."""
+        shape = (self.batch_size, 3, self.frames, self.img_size, self.img_size)  # B C T H W
+        if get_worker_info() is None:
+            clips = torch.empty(shape, dtype=torch.uint8)
+        else:
+            # A worker's batch reaches the main process through shared memory: allocate it there
+            # (as torch's default_collate does) so that sending it copies nothing.
+            storage = torch.UntypedStorage._new_shared(math.prod(shape))
+            clips = torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+        return clips, np.empty(self.batch_size, np.int64), np.empty(self.batch_size, np.uint8)
+
+    def _batch(self, clips: torch.Tensor, rows: np.ndarray, status: np.ndarray, n: int) -> dict[str, torch.Tensor]:
         return {
-            "clips": torch.from_numpy(buffer[:n].copy()),
-            "rows": torch.from_numpy(rows[:n].copy()),
-            "y": torch.from_numpy(self.labels[rows[:n]].astype(np.int64)),
-            "status": torch.from_numpy(status[:n].copy()),
+            "clips": clips[:n],
+            "rows": torch.from_numpy(rows[:n]),
+            "y": torch.from_numpy(self.labels[rows[:n]].astype(np.int64, copy=False)),
+            "status": torch.from_numpy(status[:n]),
         }
 
     def _report(self, outcome: VideoOutcome) -> None:
@@ -269,6 +281,13 @@ class ClipDataModule(pl.LightningDataModule):
                 )
             )
         return loaders
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Only the clips go to the device (non-blocking from pinned memory); rows, labels and
+        status stay on the host, where the writer reads them without waiting for the device."""
+        if isinstance(batch, dict) and "clips" in batch:
+            return {**batch, "clips": batch["clips"].to(device, non_blocking=True)}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def describe(self) -> dict[str, object]:
         """What defines the clips (for the manifest and for checking a resumed run)."""

@@ -7,6 +7,11 @@ Clip semantics (the reference notebook's): a clip ``[start, end)`` samples the f
 ``start + round(linspace(0, n - 1, T))`` with ``n = max(1, end - start)``; each frame is converted
 BGR->RGB and resized to ``img_size x img_size`` with bilinear interpolation (cv2.INTER_LINEAR).
 A frame that can't be read repeats the last good frame of the clip (zeros if there is none).
+
+Speed (see benchmarks/data_path.py): a decoded frame is resized while still BGR and the BGR->RGB
+swap is fused into the one copy that lays it out as (C, H, W) in the batch. Resizing and swapping
+channels commute bit for bit (each output value is computed from its own channel alone, with the
+same integer arithmetic), so the result is the notebook's to the last bit; tests check it.
 """
 
 from __future__ import annotations
@@ -38,16 +43,25 @@ def sample_frame_ids(start: int, end: int, frames: int) -> np.ndarray:
 
 
 def to_model_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
-    """One decoded BGR frame (H, W, 3) uint8 -> RGB (img_size, img_size, 3) uint8, bilinear."""
+    """One decoded BGR frame (H, W, 3) uint8 -> RGB (img_size, img_size, 3) uint8, bilinear (the notebook's order)."""
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     return cv2.resize(rgb, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
+
+
+def resize_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
+    """One decoded BGR frame (H, W, 3) uint8 -> BGR (img_size, img_size, 3) uint8, bilinear.
+
+    ``resize_frame(bgr, s)[:, :, ::-1]`` equals ``to_model_frame(bgr, s)`` bit for bit, one
+    cvtColor cheaper; the swap is done for free when the frame is copied (:func:`write_clip`).
+    """
+    return cv2.resize(bgr, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
 
 
 def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
     Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
-    frame that can't be read. Frames are RGB (img_size, img_size, 3) uint8.
+    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`).
     """
     capture = cv2.VideoCapture(path)
     try:
@@ -60,7 +74,7 @@ def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) ->
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
                     return
-                yield k, to_model_frame(bgr, img_size)
+                yield k, resize_frame(bgr, img_size)
     finally:
         capture.release()
 
@@ -82,8 +96,7 @@ def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int) -> I
                 if k > last:
                     return
                 if k in wanted:
-                    bgr = frame.to_ndarray(format="bgr24")
-                    yield k, to_model_frame(bgr, img_size)
+                    yield k, resize_frame(frame.to_ndarray(format="bgr24"), img_size)
         except (av.error.FFmpegError, IndexError):
             return
 
@@ -108,14 +121,14 @@ class VideoOutcome:
         return self.frames_read == 0
 
 
-def assemble_clip(frame_ids: np.ndarray, cache: dict[int, np.ndarray], img_size: int) -> tuple[np.ndarray, int]:
-    """Stack a clip's frames as (T, H, W, 3) uint8 with the fallback rule; return it and its status."""
+def assemble_clip(frame_ids: Sequence[int], cache: dict[int, np.ndarray], zeros: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """A clip's T frames from ``cache`` with the fallback rule (``zeros`` if nothing came before), and its status."""
     frames, last_good, missing = [], None, 0
     for k in frame_ids:
-        frame = cache.get(int(k))
+        frame = cache.get(k)
         if frame is None:
             missing += 1
-            frame = last_good if last_good is not None else np.zeros((img_size, img_size, 3), np.uint8)
+            frame = last_good if last_good is not None else zeros
         else:
             last_good = frame
         frames.append(frame)
@@ -125,7 +138,60 @@ def assemble_clip(frame_ids: np.ndarray, cache: dict[int, np.ndarray], img_size:
         status = STATUS_UNREADABLE
     else:
         status = STATUS_REPEATED
-    return np.stack(frames), status  # T H W C
+    return frames, status
+
+
+def write_clip(frames: Sequence[np.ndarray], out: np.ndarray) -> None:
+    """Copy a clip's BGR (H, W, 3) frames into ``out``, uint8 (3, T, H, W) RGB (a slot of a batch)."""
+    for t, frame in enumerate(frames):
+        out[:, t] = frame[:, :, ::-1].transpose(2, 0, 1)  # H W BGR -> RGB H W, one strided copy
+
+
+def decode_clip_frames(
+    path: str,
+    clip_frame_ids: Sequence[np.ndarray],
+    img_size: int,
+    decoder: Decoder = "opencv",
+    outcome: VideoOutcome | None = None,
+) -> Iterator[tuple[int, list[np.ndarray], int]]:
+    """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
+    is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
+    same frame: read them, never write to them (:func:`write_clip` copies them into a batch).
+    """
+    outcome = outcome if outcome is not None else VideoOutcome(path)
+    ids = [[int(k) for k in frame_ids] for frame_ids in clip_frame_ids]
+    order = sorted(range(len(ids)), key=lambda i: (max(ids[i]), i))
+    ends = [max(ids[i]) for i in order]  # last frame of each clip, in emission order
+    last_use: dict[int, int] = {}  # frame id -> position in `order` of the last clip needing it
+    for position, i in enumerate(order):
+        for k in ids[i]:
+            last_use[k] = position
+    cache: dict[int, np.ndarray] = {}
+    zeros = np.zeros((img_size, img_size, 3), np.uint8)
+    next_clip = 0
+
+    def emit_until(frame_limit: int) -> Iterator[tuple[int, list[np.ndarray], int]]:
+        nonlocal next_clip
+        while next_clip < len(order) and ends[next_clip] <= frame_limit:
+            i = order[next_clip]
+            frames, status = assemble_clip(ids[i], cache, zeros)
+            outcome.clips_repeated += status == STATUS_REPEATED
+            outcome.clips_unreadable += status == STATUS_UNREADABLE
+            yield i, frames, status
+            for k in set(ids[i]):
+                if last_use[k] == next_clip:
+                    cache.pop(k, None)
+            next_clip += 1
+
+    reader = FRAME_READERS[decoder]
+    for k, frame in reader(path, set(last_use), max(last_use), img_size):
+        outcome.frames_read += 1
+        cache[k] = frame
+        yield from emit_until(k)
+    if next_clip < len(order):
+        unread = [k for k in sorted(last_use) if k not in cache and last_use[k] >= next_clip]
+        outcome.first_unreadable_frame = unread[0] if unread else None
+        yield from emit_until(np.iinfo(np.int64).max)
 
 
 def decode_clips(
@@ -143,35 +209,5 @@ def decode_clips(
     is bounded by clip overlap, not by video length. Clips come out ordered by their last frame id.
     ``outcome`` (if given) is filled in with what was read.
     """
-    outcome = outcome if outcome is not None else VideoOutcome(path)
-    order = sorted(range(len(clip_frame_ids)), key=lambda i: (int(clip_frame_ids[i].max()), i))
-    last_use: dict[int, int] = {}  # frame id -> position in `order` of the last clip needing it
-    for position, i in enumerate(order):
-        for k in clip_frame_ids[i]:
-            last_use[int(k)] = position
-    wanted = set(last_use)
-    cache: dict[int, np.ndarray] = {}
-    next_clip = 0
-
-    def emit_until(frame_limit: int) -> Iterator[tuple[int, np.ndarray, int]]:
-        nonlocal next_clip
-        while next_clip < len(order) and int(clip_frame_ids[order[next_clip]].max()) <= frame_limit:
-            i = order[next_clip]
-            frames, status = assemble_clip(clip_frame_ids[i], cache, img_size)
-            outcome.clips_repeated += status == STATUS_REPEATED
-            outcome.clips_unreadable += status == STATUS_UNREADABLE
-            yield i, frames, status
-            for k in set(int(k) for k in clip_frame_ids[i]):
-                if last_use[k] == next_clip:
-                    cache.pop(k, None)
-            next_clip += 1
-
-    reader = FRAME_READERS[decoder]
-    for k, frame in reader(path, wanted, max(wanted), img_size):
-        outcome.frames_read += 1
-        cache[k] = frame
-        yield from emit_until(k)
-    if next_clip < len(order):
-        unread = [int(k) for k in sorted(wanted) if k not in cache and last_use[k] >= next_clip]
-        outcome.first_unreadable_frame = unread[0] if unread else None
-        yield from emit_until(np.iinfo(np.int64).max)
+    for i, frames, status in decode_clip_frames(path, clip_frame_ids, img_size, decoder, outcome):
+        yield i, np.ascontiguousarray(np.stack(frames)[..., ::-1]), status  # T H W BGR -> T H W RGB
