@@ -49,9 +49,24 @@ def read_outputs(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in names}
 
 
-def test_two_torchrun_nodes_write_the_files_of_one_process(dataset, tmp_path):
-    single = tmp_path / "single"
-    main(predict_args(dataset, single))
+@pytest.fixture(scope="module")
+def single(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    main(predict_args(dataset, out))
+    return out
+
+
+def assert_same_outputs(out: Path, single: Path) -> None:
+    written, expected = read_outputs(out), read_outputs(single)
+    for name in expected:
+        if name.startswith("emb_"):  # other thread counts may round a float16 last bit differently
+            np.testing.assert_allclose(np.load(out / name).astype(np.float32),
+                                       np.load(single / name).astype(np.float32), rtol=2e-3, atol=2e-3)
+        else:
+            assert written[name] == expected[name], name
+
+
+def test_two_torchrun_nodes_write_the_files_of_one_process(dataset, single, tmp_path):
     nodes = tmp_path / "nodes"
     port = free_port()
     launches = [
@@ -67,13 +82,24 @@ def test_two_torchrun_nodes_write_the_files_of_one_process(dataset, tmp_path):
     logs = [launch.communicate(timeout=240)[0] for launch in launches]
     assert [launch.returncode for launch in launches] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
     assert "world_size" in (nodes / "manifest_r3d_18.json").read_text()
-    written, expected = read_outputs(nodes), read_outputs(single)
-    for name in expected:
-        if name.startswith("emb_"):  # other thread counts may round a float16 last bit differently
-            np.testing.assert_allclose(np.load(nodes / name).astype(np.float32),
-                                       np.load(single / name).astype(np.float32), rtol=2e-3, atol=2e-3)
-        else:
-            assert written[name] == expected[name], name
+    assert_same_outputs(nodes, single)
+
+
+def test_run_resumed_with_another_world_size_finishes_every_row_once(dataset, single, tmp_path, capfd):
+    out = tmp_path / "resized"
+    main([*predict_args(dataset, out), "--trainer.limit_predict_batches", "2"])  # stops early: 2 batches a split
+    assert "no manifest written" in capfd.readouterr().err
+    assert not (out / "manifest_r3d_18.json").exists()
+    assert int(np.load(out / "done_train.npy").sum()) == 2
+    resumed = subprocess.run(
+        [sys.executable, "-m", "lit_extract", *predict_args(dataset, out),
+         "--trainer.devices", "2", "--trainer.strategy", "ddp"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert '"rows_computed": ' + str(sum(len(np.load(single / f"y_{s}.npy")) for s in SPLITS) - 4) in (
+        out / "manifest_r3d_18.json").read_text()
+    assert_same_outputs(out, single)
 
 
 def test_a_rank_writes_only_the_bytes_of_its_own_rows(tmp_path, monkeypatch):
