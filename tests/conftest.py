@@ -49,6 +49,12 @@ def write_index(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def read_outputs(out: Path, splits, encoder: str = "r3d_18") -> dict[str, bytes]:
+    """The bytes of every per-split output file in ``out`` (for byte-for-byte comparisons)."""
+    names = [f"{kind}_{split}.npy" for kind in (f"emb_{encoder}", "y", "status", "done") for split in splits]
+    return {name: (out / name).read_bytes() for name in names}
+
+
 @pytest.fixture
 def make_video(tmp_path):
     """``make_video(name, n_frames, category="Normal", codec="mp4v", size=(160, 120))`` -> path."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import clip_rows, write_index
+from conftest import clip_rows, read_outputs, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 from lit_extract.writer import EmbeddingWriter, SplitFiles
@@ -44,11 +44,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def read_outputs(out: Path) -> dict[str, bytes]:
-    names = [f"{kind}_{split}.npy" for kind in ("emb_r3d_18", "y", "status", "done") for split in SPLITS]
-    return {name: (out / name).read_bytes() for name in names}
-
-
 @pytest.fixture(scope="module")
 def single(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
@@ -57,7 +52,7 @@ def single(dataset, tmp_path_factory):
 
 
 def assert_same_outputs(out: Path, single: Path) -> None:
-    written, expected = read_outputs(out), read_outputs(single)
+    written, expected = read_outputs(out, SPLITS), read_outputs(single, SPLITS)
     for name in expected:
         if name.startswith("emb_"):  # other thread counts may round a float16 last bit differently
             np.testing.assert_allclose(np.load(out / name).astype(np.float32),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import clip_rows, write_index
+from conftest import clip_rows, read_outputs, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 
@@ -37,11 +37,6 @@ def args(index: Path, out: Path, *extra: str) -> list[str]:
             "--data.num_workers", "0", "--model.encoder", "r3d_18", "--model.weights", "none",
             "--writer.output_dir", str(out), "--writer.flush_interval_s", "0",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", *extra]
-
-
-def read_outputs(out: Path) -> dict[str, bytes]:
-    names = [f"{kind}_{split}.npy" for kind in ("emb_r3d_18", "y", "status", "done") for split in SPLITS]
-    return {name: (out / name).read_bytes() for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +76,14 @@ def test_killed_run_resumes_to_the_same_files(dataset, uninterrupted, tmp_path):
     assert manifest["complete"]
     total_rows = sum(manifest["splits"][s]["rows"] for s in SPLITS)
     assert manifest["rows_computed"] <= total_rows - done_at_kill  # finished rows were not recomputed
-    assert read_outputs(out) == read_outputs(uninterrupted)
+    assert read_outputs(out, SPLITS) == read_outputs(uninterrupted, SPLITS)
 
 
 def test_rerun_of_a_finished_run_computes_nothing(dataset, uninterrupted, capsys):
-    before = read_outputs(uninterrupted)
+    before = read_outputs(uninterrupted, SPLITS)
     main(args(dataset, uninterrupted))
     assert "0 computed now" in capsys.readouterr().out
-    assert read_outputs(uninterrupted) == before
+    assert read_outputs(uninterrupted, SPLITS) == before
 
 
 def test_different_run_in_the_same_folder_is_refused(dataset, uninterrupted, capsys):
