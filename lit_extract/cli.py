@@ -192,15 +192,16 @@ class ProbeCLI(LightningCLI):
             print("\n".join(f"wrote {path}" for path in paths) + f"\ntested checkpoint {tested}")
 
 
-def run_probe(command: str, args: list[str]) -> None:
-    """``probe``: fit, then test the best checkpoint, in one run; ``fit``/``test``: the LightningCLI subcommands."""
+def run_probe(command: str, args: list[str]) -> str:
+    """``probe``: fit, then test the best checkpoint, in one run; ``fit``/``test``: the LightningCLI
+    subcommands. Returns the run folder (``trainer.log_dir``)."""
     if command != "probe":
-        ProbeCLI([command, *args])
-        return
+        return ProbeCLI([command, *args]).trainer.log_dir
     cli = ProbeCLI(args, run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best")
     cli.after_test()
+    return cli.trainer.log_dir
 
 
 def run_index(args: list[str]) -> None:
@@ -311,10 +312,10 @@ def run_demo(args: list[str]) -> None:
         run_predict(["--config", find_config("demo.yaml"),
                      "--data.index_path", str(built.out), "--writer.output_dir", output_dir])
         manifest = f"{output_dir}/manifest_r3d_18.json"
+        print(f"demo: embeddings and manifest in {output_dir}/ ({manifest})")
         if probe:
-            run_probe("probe", ["--config", find_config("probe.yaml"), "--data.manifest", manifest,
-                                "--trainer.default_root_dir", f"{root}/probe"])
-        print(f"demo: embeddings and manifest in {output_dir}/ ({manifest})"
-              + (f"; probe results in {root}/probe/" if probe else ""))
+            run_dir = run_probe("probe", ["--config", find_config("probe.yaml"), "--data.manifest", manifest,
+                                          "--trainer.default_root_dir", f"{root}/probe"])
+            print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
 
     CLI(demo, args=args)
