@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import clip_rows, read_outputs, write_index
+from conftest import assert_same_outputs, clip_rows, read_outputs, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 
@@ -101,3 +101,37 @@ def test_overwrite_starts_over(dataset, tmp_path, capsys):
     main(args(dataset, out, "--writer.overwrite", "true", "--data.splits", "[test]"))
     manifest = json.loads((out / "manifest_r3d_18.json").read_text())
     assert manifest["frames"] == 8 and manifest["rows_computed"] == manifest["splits"]["test"]["rows"]
+
+
+def ddp_rank_process(parent: int, rank: int) -> int | None:
+    """Pid of the child of ``parent`` that runs DDP rank ``rank`` (Lightning sets LOCAL_RANK in its env)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and f"LOCAL_RANK={rank}".encode() in environ:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the DDP rank process")
+def test_killing_one_ddp_rank_fails_the_run_and_the_rerun_resumes(dataset, uninterrupted, tmp_path):
+    out = tmp_path / "rank_killed"
+    command = [sys.executable, "-m", "lit_extract", *args(dataset, out),
+               "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_some_done_rows(out, process)
+    rank1 = ddp_rank_process(process.pid, 1)
+    assert rank1 is not None
+    os.kill(rank1, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=120)  # no hang: the other rank is stopped too
+    assert process.returncode != 0
+    assert not (out / "manifest_r3d_18.json").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_outputs(out, uninterrupted, SPLITS)
