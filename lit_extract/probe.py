@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningDataModule, LightningModule
 from torch import Tensor, nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
@@ -340,13 +340,18 @@ class EmbeddingDataModule(LightningDataModule):
 # --- model --------------------------------------------------------------------------------------
 
 
+LOSS_TIE_BREAK = 1e-4  # below any AUROC/accuracy difference that means something; above float32 noise
+
+
 class LinearProbe(LightningModule):
     """One linear layer on standardized embeddings, trained with AdamW.
 
     Binary (``num_classes == 2``): one logit, ``BCEWithLogits``, scores = sigmoid probabilities;
     validation logs ``val_auroc``. Multi-class: ``num_classes`` logits, cross-entropy, scores =
-    softmax probabilities; validation logs ``val_macro_acc``. Either value is also logged as
-    ``val_metric``, which checkpointing and early stopping watch (higher is better).
+    softmax probabilities; validation logs ``val_macro_acc``. Checkpointing and early stopping
+    watch ``val_metric`` (higher is better) = that value - ``LOSS_TIE_BREAK`` x val loss: the
+    metric decides, the loss only breaks ties (a val AUROC saturated at 1.0 on a small val split
+    would otherwise keep the first, barely trained epoch).
     After ``trainer.test``, ``test_scores`` holds the per-row test scores in row order
     ((rows,) binary, (rows, C) multi-class); test on one device so that the order is the rows'.
 
@@ -390,6 +395,7 @@ class LinearProbe(LightningModule):
         self.register_buffer("pos_weight_value", weight, persistent=False)  # "auto" is resolved in setup
         self.val_metric_name = "val_auroc" if self.binary else "val_macro_acc"
         self.val_score: Metric = BinaryAUROC() if self.binary else MulticlassAccuracy(num_classes, average="macro")
+        self.val_loss_mean = MeanMetric()
         self.test_metrics = MetricCollection(
             {"test_auroc": BinaryAUROC(), "test_ap": BinaryAveragePrecision(),
              "test_acc": BinaryAccuracy(), "test_f1": BinaryF1Score()}
@@ -433,14 +439,17 @@ class LinearProbe(LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, target = batch
         logits = self(x)
-        self.log("val_loss", self.loss(logits, target), batch_size=len(target))
+        loss = self.loss(logits, target)
+        self.log("val_loss", loss, batch_size=len(target))
+        self.val_loss_mean.update(loss, weight=len(target))
         self.val_score.update(self.scores(logits), target)
 
     def on_validation_epoch_end(self) -> None:
-        value = self.val_score.compute()
+        value, loss = self.val_score.compute(), self.val_loss_mean.compute()
         self.val_score.reset()
+        self.val_loss_mean.reset()
         self.log(self.val_metric_name, value, prog_bar=True)
-        self.log("val_metric", value)
+        self.log("val_metric", value - LOSS_TIE_BREAK * loss)
 
     def on_test_epoch_start(self) -> None:
         self._test_batches = []
