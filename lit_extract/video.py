@@ -22,6 +22,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from torch.utils.data import get_worker_info
 
 from lit_extract.errors import LitExtractError
 
@@ -57,13 +58,19 @@ def resize_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
     return cv2.resize(bgr, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
 
 
+def decode_threads() -> int:
+    """FFmpeg threads for one capture: 1 inside a DataLoader worker (the workers already fill the
+    cores; one thread each avoids num_workers x num_cores threads), else 0 = OpenCV's choice."""
+    return 1 if get_worker_info() is not None else 0
+
+
 def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
     Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
     frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`).
     """
-    capture = cv2.VideoCapture(path)
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
     try:
         if not capture.isOpened():
             return
@@ -142,9 +149,12 @@ def assemble_clip(frame_ids: Sequence[int], cache: dict[int, np.ndarray], zeros:
 
 
 def write_clip(frames: Sequence[np.ndarray], out: np.ndarray) -> None:
-    """Copy a clip's BGR (H, W, 3) frames into ``out``, uint8 (3, T, H, W) RGB (a slot of a batch)."""
+    """Copy a clip's BGR (H, W, 3) frames into ``out``, a C-contiguous uint8 (3, T, H, W) RGB array (a batch slot)."""
+    if not out.flags.c_contiguous:  # cv2.split writes in place only into contiguous planes
+        raise ValueError(f"write_clip needs a C-contiguous output, got strides {out.strides}")
     for t, frame in enumerate(frames):
-        out[:, t] = frame[:, :, ::-1].transpose(2, 0, 1)  # H W BGR -> RGB H W, one strided copy
+        # H W BGR -> the R, G, B planes of frame t, in place: ~4x faster than numpy's strided copy
+        cv2.split(frame, [out[2, t], out[1, t], out[0, t]])
 
 
 def decode_clip_frames(

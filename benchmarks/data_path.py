@@ -1,0 +1,312 @@
+"""Time the data path on one CPU core: the notebook's loader, lit_extract's loader, decode alone.
+
+    python benchmarks/data_path.py                                   # defaults, a few minutes on a laptop
+    python benchmarks/data_path.py --videos 4 --frames 2000 --notebook-clips 80 --repeats 3
+    python benchmarks/data_path.py --codecs h264 --parts project ceiling   # just the fast parts
+    python benchmarks/data_path.py --codecs h264 --gop 250 --parts notebook project ceiling
+
+Writes UCF-Crime-like videos (320x240, 30 fps, ``--frames`` frames: a textured background with
+slow lighting drift, five moving shapes and sensor noise) once per codec into ``--data-dir``
+(kept for the next run): H.264 with B-frames (``lit_extract.demo.write_video(codec="h264")``:
+libx264, a keyframe every 32 frames; ``--gop 250``, x264's default, writes them with PyAV
+directly, and the notebook's seeks get dearer) and mp4v. Builds the notebook's 32/16 clip index
+for them and times, in this one process pinned to one core:
+
+- ``notebook``: :class:`lit_extract.reference.NotebookClipDataset` (open + seek per frame, float32
+  normalization on the CPU), on ``--notebook-clips`` rows spread evenly over the index;
+- ``project``: ``ClipDataModule(...).setup("predict"); predict_dataloader()`` with ``num_workers=0``
+  (uint8 clips; the normalization the module does on the device is timed apart, on this CPU);
+- ``ceiling``: ``grab()`` every frame of the same videos and discard it (decoding alone);
+- ``workers``: the project's loader with 1 and 2 DataLoader workers, each worker pinned to its
+  own core (the main process only receives batches).
+
+Fair threading: OpenCV's FFmpeg backend gives each capture ``cv::getNumberOfCPUs()`` decode
+threads, and that count follows the CPU affinity, so pinning the process (and each worker) to
+one core makes every capture, the notebook's included, decode on one thread. The script checks
+it (``CAP_PROP_N_THREADS`` and the threads the process really has while a capture is open) and
+also sets ``cv2.setNumThreads(1)`` and ``torch.set_num_threads(1)``.
+
+Each timing runs ``--repeats`` times; the best run is reported (others' jobs on a shared machine
+only ever slow a run down), with the load average beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from lit_extract.data import ClipDataModule
+from lit_extract.demo import write_video
+from lit_extract.index import COLUMNS
+from lit_extract.module import IMAGENET_MEAN, IMAGENET_STD, FrozenVideoEncoder
+from lit_extract.reference import NotebookClipDataset
+
+WIDTH, HEIGHT, FPS = 320, 240, 30.0
+CLIP_LEN, STRIDE = 32, 16  # the notebook's index
+
+
+def synthetic_frames(n_frames: int, seed: int, noise: float):
+    """RGB (240, 320, 3) uint8 frames: textured background, lighting drift, moving shapes, noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    background = np.stack([xx * 0.3 + 60, yy * 0.4 + 50, xx * 0.1 + yy * 0.2 + 70], axis=-1)  # H W C
+    background += cv2.GaussianBlur(rng.normal(0, 25, (HEIGHT, WIDTH, 3)).astype(np.float32), (0, 0), 1.5)
+    grain = [rng.normal(0, noise, (HEIGHT, WIDTH, 1)).astype(np.float32) for _ in range(16)]  # H W 1
+    phases = rng.uniform(0, 2 * np.pi, (5, 2))
+    for k in range(n_frames):
+        frame = background * (1 + 0.05 * np.sin(0.01 * k + phases[0, 0]))
+        for j, (px, py) in enumerate(phases):
+            x = int(WIDTH / 2 + WIDTH / 3 * np.sin(0.02 * (j + 1) * k + px))
+            y = int(HEIGHT / 2 + HEIGHT / 3 * np.cos(0.015 * (j + 2) * k + py))
+            colour = ((j * 70) % 255, (j * 130 + 60) % 255, (200 - j * 40) % 255)
+            if j % 2:
+                cv2.circle(frame, (x, y), 12 + 4 * j, colour, -1)
+            else:
+                cv2.rectangle(frame, (x - 15, y - 10), (x + 15 + 3 * j, y + 10 + 2 * j), colour, -1)
+        frame += grain[rng.integers(len(grain))]
+        yield np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def write_h264(path: Path, frames, gop: int) -> None:
+    """H.264 as ``write_video(codec="h264")`` writes it (libx264, 2 B-frames, crf 18), one keyframe per ``gop`` frames."""
+    import av
+
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"bf": "2", "g": str(gop), "crf": "18", "preset": "veryfast"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def make_videos(folder: Path, codec: str, args) -> list[Path]:
+    """The benchmark videos of one codec (written once; existing files are reused)."""
+    suffix = f"g{args.gop}_x264" if codec == "h264" else codec
+    paths = []
+    for i in range(args.videos):
+        path = folder / f"Bench{i:03d}_{args.frames}f_n{args.noise:g}_{suffix}.mp4"
+        if not path.is_file():
+            tmp = path.with_name(f".{path.name}")  # a killed run leaves no half-written video
+            frames = synthetic_frames(args.frames, seed=i, noise=args.noise)
+            if codec == "h264" and args.gop != 32:
+                write_h264(tmp, frames, args.gop)
+            else:  # the project's own writer (keyframe every 32 frames for H.264)
+                write_video(tmp, frames, fps=FPS, codec=codec)
+            tmp.rename(path)
+        paths.append(path)
+    return paths
+
+
+def write_index(paths: list[Path], n_frames: int, out: Path, clips: int | None = None) -> pd.DataFrame:
+    """The notebook's 32/16 index of ``paths`` (all in split ``test``; its first ``clips`` rows), written with pandas."""
+    rows = [
+        ("test", 1, "Bench", str(path), clip_idx, start, start + CLIP_LEN, CLIP_LEN, STRIDE, FPS, n_frames)
+        for path in paths
+        for clip_idx, start in enumerate(range(0, n_frames - CLIP_LEN + 1, STRIDE))
+    ]
+    index = pd.DataFrame(rows[:clips], columns=list(COLUMNS))
+    index.to_csv(out, index=False)
+    return index
+
+
+def decode_threads(path: Path) -> tuple[int, int]:
+    """(CAP_PROP_N_THREADS, extra OS threads of this process) while a capture of ``path`` is open."""
+    before = len(os.listdir("/proc/self/task"))
+    capture = cv2.VideoCapture(str(path))
+    capture.grab()
+    threads = (int(capture.get(cv2.CAP_PROP_N_THREADS)), len(os.listdir("/proc/self/task")) - before)
+    capture.release()
+    return threads
+
+
+def best_rate(run, clips: int, repeats: int) -> tuple[float, float]:
+    """(clips per wall-clock second, clips per CPU second of this process), best of ``repeats`` calls of ``run()``.
+
+    CPU seconds barely notice other processes sharing the core, wall seconds do: on a busy
+    machine the CPU figure is the steadier measure of what one core can do.
+    """
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return clips / min(wall), clips / min(cpu)
+
+
+def time_notebook(index: pd.DataFrame, rows: np.ndarray, args) -> tuple[tuple[float, float], dict[int, np.ndarray]]:
+    """clips/s of the notebook's dataset on ``rows``; also its clips, to check the project's against."""
+    dataset = NotebookClipDataset(index, T=args.T, img_size=args.img_size)
+    clips = {}
+
+    def run() -> None:
+        for row in rows:
+            clips[int(row)] = dataset[int(row)][0].numpy()
+
+    return best_rate(run, len(rows), args.repeats), clips
+
+
+def project_loader(index_path: Path, args, workers: int) -> torch.utils.data.DataLoader:
+    data = ClipDataModule(
+        str(index_path), splits=["test"], frames=args.T, img_size=args.img_size,
+        batch_size=args.batch_size, num_workers=workers,
+    )
+    data.setup("predict")
+    return data.predict_dataloader()[0]
+
+
+def time_project(index_path: Path, n_clips: int, args, check: dict[int, np.ndarray]) -> tuple[float, float]:
+    """clips/s of the project's loader, num_workers=0; checks its clips equal the notebook's ones."""
+    loader = project_loader(index_path, args, workers=0)
+    seen = {}
+
+    def run() -> None:
+        count = 0
+        for batch in loader:
+            count += len(batch["rows"])
+            for clip, row in zip(batch["clips"], batch["rows"].tolist()):
+                if row in check:
+                    seen[row] = clip.numpy().copy()
+        assert count == n_clips, (count, n_clips)
+
+    rate = best_rate(run, n_clips, args.repeats)
+    mean = np.array(IMAGENET_MEAN, np.float32).reshape(3, 1, 1, 1)
+    std = np.array(IMAGENET_STD, np.float32).reshape(3, 1, 1, 1)
+    for row, expected in check.items():  # the notebook's CPU arithmetic applied to our uint8 clips
+        np.testing.assert_array_equal((seen[row].astype(np.float32) / 255.0 - mean) / std, expected)
+    return rate
+
+
+def time_ceiling(paths: list[Path], n_clips: int, args) -> tuple[float, float]:
+    """clips/s if producing clips cost nothing but decoding every frame once (grab, discard)."""
+
+    def run() -> None:
+        for path in paths:
+            capture = cv2.VideoCapture(str(path))
+            while capture.grab():
+                pass
+            capture.release()
+
+    return best_rate(run, n_clips, args.repeats)
+
+
+def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
+    """Wall-clock clips/s of the project's loader with ``workers`` DataLoader workers, worker i on core i.
+
+    The main process (which only receives batches) may run on any of those cores meanwhile.
+    """
+    loader = project_loader(index_path, args, workers)
+
+    def pin(worker_id: int) -> None:
+        os.sched_setaffinity(0, {cores[worker_id]})
+        cv2.setNumThreads(1)
+
+    loader.worker_init_fn = pin
+
+    def run() -> None:
+        assert sum(len(batch["rows"]) for batch in loader) == n_clips
+
+    main_core = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores[:workers])
+    try:
+        return best_rate(run, n_clips, args.repeats)[0]
+    finally:
+        os.sched_setaffinity(0, main_core)
+
+
+def time_normalize(args) -> float:
+    """Milliseconds per clip of FrozenVideoEncoder.normalize (uint8 -> float32) on this one CPU core."""
+    module = FrozenVideoEncoder("r3d_18", weights="none", frames=args.T, img_size=args.img_size)
+    clips = torch.randint(0, 256, (args.batch_size, 3, args.T, args.img_size, args.img_size), dtype=torch.uint8)
+    with torch.inference_mode():
+        rate = best_rate(lambda: module.normalize(clips), args.batch_size, max(3, args.repeats))[1]
+    return 1000 / rate
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=2, help="videos per codec")
+    parser.add_argument("--frames", type=int, default=2000, help="frames per video (UCF-Crime: ~2,000 median)")
+    parser.add_argument("--codecs", nargs="+", default=["h264", "mp4v"], choices=["h264", "mp4v"])
+    parser.add_argument("--parts", nargs="+", default=["notebook", "project", "ceiling", "workers", "normalize"],
+                        choices=["notebook", "project", "ceiling", "workers", "normalize"])
+    parser.add_argument("--notebook-clips", type=int, default=40, help="index rows the (slow) notebook loader reads")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per timing; the best is reported")
+    parser.add_argument("--gop", type=int, default=32,
+                        help="H.264 keyframe interval: 32 is write_video's; x264's default is 250 (seeks cost more)")
+    parser.add_argument("--noise", type=float, default=1.5, help="std of the per-frame sensor noise (grey levels)")
+    parser.add_argument("--T", type=int, default=8, help="frames per clip")
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[0]})  # one process, one core
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"pinned to core {cores[0]} of {cores}; load average {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
+    if "normalize" in args.parts:
+        print(f"FrozenVideoEncoder.normalize on 1 CPU thread: {time_normalize(args):.2f} ms/clip "
+              f"(the notebook loader does the same work on the CPU; ours runs it on the device)")
+    for codec in args.codecs:
+        paths = make_videos(args.data_dir, codec, args)
+        index_path = args.data_dir / f"index_{paths[0].stem[len('Bench000_'):]}_{args.videos}.csv"
+        index = write_index(paths, args.frames, index_path)
+        n_clips = len(index)
+        kbps = sum(p.stat().st_size for p in paths) * 8 / (len(paths) * args.frames / FPS) / 1000
+        threads, extra = decode_threads(paths[0])
+        gop = f", keyframe every {args.gop}" if codec == "h264" else ""
+        print(f"\n== {codec}{gop}: {len(paths)} videos x {args.frames} frames, {kbps:.0f} kbit/s, {n_clips} clips "
+              f"(T={args.T}, {args.img_size}px, batch {args.batch_size}); FFmpeg threads per capture: "
+              f"{threads} (process gains {extra} thread(s) while one is open)")
+        rates: dict[str, tuple[float, float]] = {}
+        check: dict[int, np.ndarray] = {}
+        if "notebook" in args.parts:
+            rows = np.linspace(0, n_clips - 1, min(args.notebook_clips, n_clips)).round().astype(int)
+            rates["notebook"], check = time_notebook(index, rows, args)
+        if "project" in args.parts:
+            rates["project"] = time_project(index_path, n_clips, args, check)
+        if "ceiling" in args.parts:
+            rates["ceiling"] = time_ceiling(paths, n_clips, args)
+        if "workers" in args.parts:
+            for workers in (1, 2):
+                if workers <= len(cores):
+                    wall = time_workers(index_path, n_clips, args, workers, cores)
+                    rates[f"project, {workers} worker{'s' if workers > 1 else ''}"] = (wall, float("nan"))
+        report(rates, len(check))
+
+
+def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
+    """Print the clips/s table of one codec and the ratios the issue's targets are about."""
+    print(f"{'':>24}  {'wall clips/s':>12}  {'clips/CPU-s':>11}")
+    for name, (wall, cpu) in rates.items():
+        print(f"{name:>24}  {wall:12.1f}  {cpu:11.1f}")
+    for name, (a, b), fmt in (
+        ("project / notebook", ("project", "notebook"), "{:12.1f}x"),
+        ("project / ceiling", ("project", "ceiling"), "{:12.1%}"),
+    ):
+        if a in rates and b in rates:
+            print(f"{name:>24}  " + "  ".join(fmt.format(rates[a][i] / rates[b][i]) for i in (0, 1)))
+    if checked:
+        print(f"{'':>24}  (project clips == notebook clips on the {checked} rows the notebook read)")
+    if "project, 2 workers" in rates:
+        print(f"{'2 workers / 1 worker':>24}  {rates['project, 2 workers'][0] / rates['project, 1 worker'][0]:12.2f}x")
+    print(f"{'load average':>24}  {os.getloadavg()[0]:12.2f}")
+
+
+if __name__ == "__main__":
+    main()
