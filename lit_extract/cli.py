@@ -141,6 +141,7 @@ def run_predict(args: list[str]) -> None:
         args=["predict", *args],
         save_config_callback=None,
         auto_configure_optimizers=False,  # a frozen encoder: no optimizer flags
+        seed_everything_default=0,  # nothing random in a frozen forward pass; a fixed seed, no warning
         trainer_defaults={
             "logger": False,  # the manifest records the run; no lightning_logs/ folder
         },
