@@ -17,7 +17,7 @@ same integer arithmetic), so the result is the notebook's to the last bit; tests
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
@@ -120,7 +120,6 @@ class VideoOutcome:
     clips_repeated: int = 0
     clips_unreadable: int = 0
     first_unreadable_frame: int | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def unreadable(self) -> bool:
