@@ -227,14 +227,10 @@ class EmbeddingWriter(BasePredictionWriter):
             remove_outputs(directory)
         self._check_same_run(directory)
         encoder, dim = self.run["encoder"], self.run["embedding_dim"]
-        to_create = [
-            SplitFiles(directory, encoder, split, rows, dim) for split, rows in split_sizes.items()
-        ]
-        to_create = [files for files in to_create if not files.exist()]
-        check_free_space(directory, [(f.rows, dim) for f in to_create])
+        splits = [SplitFiles(directory, encoder, split, rows, dim) for split, rows in split_sizes.items()]
+        check_free_space(directory, [(files.rows, dim) for files in splits if not files.exist()])
         write_json_atomic(directory / RUN_FILE, self.run)
-        for split, rows in split_sizes.items():
-            files = SplitFiles(directory, encoder, split, rows, dim)
+        for files in splits:
             if files.exist():
                 files.check()
             else:
