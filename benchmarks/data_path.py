@@ -155,10 +155,11 @@ def time_notebook(index: pd.DataFrame, rows: np.ndarray, args) -> tuple[tuple[fl
     return best_rate(run, len(rows), args.repeats), clips
 
 
-def project_loader(index_path: Path, args, workers: int) -> torch.utils.data.DataLoader:
+def project_loader(index_path: Path, args, workers: int, transform: str = "exact") -> torch.utils.data.DataLoader:
+    options = {} if transform == "exact" else {"transform": transform}  # older versions have no such option
     data = ClipDataModule(
         str(index_path), splits=["test"], frames=args.T, img_size=args.img_size,
-        batch_size=args.batch_size, num_workers=workers,
+        batch_size=args.batch_size, num_workers=workers, **options,
     )
     data.setup("predict")
     return data.predict_dataloader()[0]
@@ -199,12 +200,17 @@ def time_ceiling(paths: list[Path], n_clips: int, args) -> tuple[float, float]:
     return best_rate(run, n_clips, args.repeats)
 
 
-def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
+def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int], transform: str = "exact") -> float:
     """Wall-clock clips/s of the project's loader with ``workers`` DataLoader workers, worker i on core i.
 
-    The main process (which only receives batches) may run on any of those cores meanwhile.
+    The main process only receives batches and hands each one back when done with it, as
+    ``predict`` does (``release_batch``; lit_extract versions before buffer reuse have none).
     """
-    loader = project_loader(index_path, args, workers)
+    try:
+        from lit_extract.buffers import release_batch
+    except ImportError:  # a lit_extract from before buffer reuse (--before)
+        release_batch = lambda batch: None  # noqa: E731
+    loader = project_loader(index_path, args, workers, transform)
 
     def pin(worker_id: int) -> None:
         os.sched_setaffinity(0, {cores[worker_id]})
@@ -213,7 +219,11 @@ def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list
     loader.worker_init_fn = pin
 
     def run() -> None:
-        assert sum(len(batch["rows"]) for batch in loader) == n_clips
+        count = 0
+        for batch in loader:
+            count += len(batch["rows"])
+            release_batch(batch)
+        assert count == n_clips, (count, n_clips)
 
     main_core = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cores[:workers])
@@ -221,6 +231,47 @@ def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list
         return best_rate(run, n_clips, args.repeats)[0]
     finally:
         os.sched_setaffinity(0, main_core)
+
+
+def _decode_all(job: tuple[list[str], int]) -> None:
+    paths, core = job
+    os.sched_setaffinity(0, {core})
+    cv2.setNumThreads(1)
+    for path in paths:
+        capture = cv2.VideoCapture(path)
+        while capture.grab():
+            pass
+        capture.release()
+
+
+def time_ceiling_processes(paths: list[Path], n_clips: int, args, processes: int, cores: list[int]) -> float:
+    """Wall-clock clips/s of decoding alone with ``processes`` processes (process i on core i, videos dealt round robin)."""
+    import multiprocessing
+
+    jobs = [([str(p) for p in paths[i::processes]], cores[i]) for i in range(processes)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return best_rate(lambda: pool.map(_decode_all, jobs, chunksize=1), n_clips, args.repeats)[0]
+
+
+def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
+    """:func:`time_workers` for lit_extract as of git ``ref``, in a child process that imports that version."""
+    import json
+    import subprocess
+    import sys
+
+    folder = args.data_dir / f"lit_extract_{ref}"
+    if not (folder / "lit_extract").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", ref, "lit_extract"], check=True, capture_output=True,
+                                 cwd=Path(__file__).resolve().parents[1]).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    command = [sys.executable, __file__, "--loader-only", str(index_path), str(n_clips), str(workers),
+               "--cores", *map(str, cores),
+               "--repeats", str(args.repeats), "--T", str(args.T), "--img-size", str(args.img_size),
+               "--batch-size", str(args.batch_size)]
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])["rate"]
 
 
 def time_normalize(args) -> float:
@@ -248,12 +299,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
+    parser.add_argument("--before", metavar="GIT_REF",
+                        help="also time the loader of lit_extract as of this commit (workers part), in the same run")
+    parser.add_argument("--loader-only", nargs=3, metavar=("INDEX", "CLIPS", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--cores", nargs="+", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     cores = sorted(os.sched_getaffinity(0))
+    if args.loader_only:  # the child of time_workers_before: time the importable lit_extract, print JSON
+        import json
+
+        index_path, n_clips, workers = Path(args.loader_only[0]), int(args.loader_only[1]), int(args.loader_only[2])
+        print(json.dumps({"rate": time_workers(index_path, n_clips, args, workers, args.cores or cores)}))
+        return
     os.sched_setaffinity(0, {cores[0]})  # one process, one core
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -284,9 +345,17 @@ def main() -> None:
             rates["ceiling"] = time_ceiling(paths, n_clips, args)
         if "workers" in args.parts:
             for workers in (1, 2):
-                if workers <= len(cores):
-                    wall = time_workers(index_path, n_clips, args, workers, cores)
-                    rates[f"project, {workers} worker{'s' if workers > 1 else ''}"] = (wall, float("nan"))
+                if workers > len(cores):
+                    continue
+                label = f"{workers} worker{'s' if workers > 1 else ''}"
+                ceiling = time_ceiling_processes(paths, n_clips, args, workers, cores)
+                rates[f"decode only, {workers} proc."] = (ceiling, float("nan"))
+                if args.before:
+                    wall = time_workers_before(args.before, index_path, n_clips, args, workers, cores)
+                    rates[f"before, {label}"] = (wall, float("nan"))
+                for transform in ("exact", "device"):
+                    wall = time_workers(index_path, n_clips, args, workers, cores, transform)
+                    rates[f"{transform}, {label}"] = (wall, float("nan"))
         report(rates, len(check))
 
 
@@ -303,8 +372,13 @@ def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
             print(f"{name:>24}  " + "  ".join(fmt.format(rates[a][i] / rates[b][i]) for i in (0, 1)))
     if checked:
         print(f"{'':>24}  (project clips == notebook clips on the {checked} rows the notebook read)")
-    if "project, 2 workers" in rates:
-        print(f"{'2 workers / 1 worker':>24}  {rates['project, 2 workers'][0] / rates['project, 1 worker'][0]:12.2f}x")
+    for workers in (1, 2):
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
+        ceiling = rates.get(f"decode only, {workers} proc.")
+        for kind in ("before", "exact", "device"):
+            if ceiling and f"{kind}, {label}" in rates:
+                share = rates[f"{kind}, {label}"][0] / ceiling[0]
+                print(f"{kind + ', ' + label + ' / decode':>24}  {share:12.1%}")
     print(f"{'load average':>24}  {os.getloadavg()[0]:12.2f}")
 
 

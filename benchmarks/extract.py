@@ -6,6 +6,12 @@ One GPU (the defaults: swin3d_t, T=8, 224x224, batch 16, 16 workers, fp32 then b
     python benchmarks/extract.py
     python benchmarks/extract.py --precision bf16-mixed --batch-size 64 --channels-last
 
+What Lightning's loop and the writer cost (issue: >= 95% of the loader alone), with a stand-in
+encoder registered here that costs nothing (``free``)::
+
+    python benchmarks/extract.py --loop-share --workers 2 --clips 592 --distinct-videos 4 --frames 1200 \
+        --gop 250 --img-size 224 --transform exact
+
 A CPU, shrunk (what benchmarks/README.md reports for a 2-core machine)::
 
     python benchmarks/extract.py --encoder r3d_18 --img-size 112 --batch-size 8 --workers 2 \\
@@ -48,8 +54,12 @@ from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from data_path import CLIP_LEN, STRIDE, make_videos, write_index  # benchmarks/ is on sys.path
+from torch import nn
+
+from lit_extract.buffers import release_batch
 from lit_extract.cli import quiet_known_warnings
 from lit_extract.data import ClipDataModule
+from lit_extract.encoders import register_encoder
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.writer import EmbeddingWriter
 
@@ -72,11 +82,39 @@ def peak_rss_mib() -> tuple[float, float]:
     return own, children
 
 
+@register_encoder(min_frames=1)
+def free(weights: str) -> tuple[nn.Module, int]:
+    """A stand-in encoder that costs nothing: (B, 3, T, H, W) -> (B, 3) channel means of one pixel."""
+    return FreeEncoder(), 3
+
+
+class FreeEncoder(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, 0, 0, 0].float()  # B C T H W -> B C
+
+
 def build_model(args) -> FrozenVideoEncoder:
     return FrozenVideoEncoder(
         args.encoder, weights="none", frames=args.T, img_size=args.img_size,
         channels_last=args.channels_last, compile=args.compile,
     )
+
+
+def loader_only(args, index: Path) -> dict:
+    """Clips/s of the DataLoader alone (each batch released as predict releases it), after the first batch."""
+    data = ClipDataModule(
+        str(index), splits=["test"], frames=args.T, img_size=args.img_size,
+        batch_size=args.batch_size, num_workers=args.workers, transform=args.transform,
+    )
+    data.setup("predict")
+    start, clips = None, 0
+    for batch in data.predict_dataloader()[0]:
+        if start is None:
+            start = time.perf_counter()
+        else:
+            clips += len(batch["rows"])
+        release_batch(batch)
+    return {"rate": clips / (time.perf_counter() - start)}
 
 
 class ClipMeter(Callback):
@@ -111,7 +149,7 @@ def end_to_end(args, precision: str, index: Path) -> dict:
         )
         data = ClipDataModule(
             str(index), splits=["test"], frames=args.T, img_size=args.img_size,
-            batch_size=args.batch_size, num_workers=args.workers,
+            batch_size=args.batch_size, num_workers=args.workers, transform=args.transform,
         )
         start = time.perf_counter()
         trainer.predict(build_model(args), datamodule=data, return_predictions=False)
@@ -145,6 +183,8 @@ def child(args) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available"/tips lines
     if args.child == "encoder":
         result = encoder_only(args, args.child_precision)
+    elif args.child == "loader":
+        result = loader_only(args, Path(args.child_index))
     else:
         result = end_to_end(args, args.child_precision, Path(args.child_index))
     result["rss_main"], result["rss_worker"] = peak_rss_mib()
@@ -190,11 +230,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--channels-last", action="store_true", help="--model.channels_last true")
     parser.add_argument("--compile", action="store_true", help="--model.compile true")
     parser.add_argument("--ceiling-seconds", type=float, default=10.0, help="how long the encoder-only loop runs")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per --loop-share figure; the best is kept")
     parser.add_argument("--distinct-videos", type=int, default=4, help="H.264 videos written (then repeated)")
     parser.add_argument("--frames", type=int, default=2000, help="frames per video")
     parser.add_argument("--gop", type=int, default=32, help="H.264 keyframe interval (see data_path.py)")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
-    parser.add_argument("--child", choices=["encoder", "e2e"], help=argparse.SUPPRESS)
+    parser.add_argument("--transform", default="auto", choices=["auto", "exact", "device"], help="--data.transform")
+    parser.add_argument("--loop-share", action="store_true",
+                        help="only compare predict with the 'free' stand-in encoder against the loader alone")
+    parser.add_argument("--child", choices=["encoder", "e2e", "loader"], help=argparse.SUPPRESS)
     parser.add_argument("--child-precision", help=argparse.SUPPRESS)
     parser.add_argument("--child-index", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -211,6 +255,17 @@ def main() -> None:
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{name}: {args.encoder}, T={args.T}, {args.img_size}px, batch {args.batch_size}, "
           f"{args.workers} workers, weights none")
+    if args.loop_share:  # what Lightning's loop and the writer cost, with an encoder that costs nothing
+        args.encoder = "free"
+        sys.argv += ["--encoder", "free"]
+        for clips in sizes:
+            runs = [(run_child("loader", args.precision[0], indexes[clips])["rate"],
+                     run_child("e2e", args.precision[0], indexes[clips])["rate"]) for _ in range(args.repeats)]
+            loader, e2e = max(r[0] for r in runs), max(r[1] for r in runs)
+            print(f"{clips} clips, {args.workers} workers, transform {args.transform}: loader alone {loader:.1f} "
+                  f"clips/s, predict with the free encoder {e2e:.1f} clips/s = {e2e / loader:.1%} of the loader "
+                  f"(best of {args.repeats})", flush=True)
+        return
     print(f"{'precision':>10}  {'clips':>6}  {'end-to-end clips/s':>18}  {'(total s)':>9}  "
           f"{'encoder-only clips/s':>20}  {'e2e / encoder':>13}  {'peak RSS MiB (main / worker)':>28}")
     for i, precision in enumerate(args.precision):

@@ -12,6 +12,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from lit_extract.buffers import release_batch
+from lit_extract.device_transform import clips_from_native
 from lit_extract.encoders import build_encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -66,7 +68,7 @@ class FrozenVideoEncoder(pl.LightningModule):
         return super().train(False)
 
     def normalize(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, T, H, W) -> float32 (B, C, T, H, W): ``(x / 255 - mean) / std``."""
+        """uint8 or float (B, C, T, H, W), values in [0, 255] -> float32 (B, C, T, H, W): ``(x / 255 - mean) / std``."""
         x = clips.to(torch.float32) / 255.0
         x = (x - self.mean) / self.std
         if self.channels_last:
@@ -79,6 +81,15 @@ class FrozenVideoEncoder(pl.LightningModule):
         return self.encoder(x)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``)."""
+        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``), or of the native frames of a
+        ``--data.transform device`` batch (``batch["frames"]``, resized here)."""
+        if isinstance(batch, dict) and "frames" in batch:
+            clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size)
+            return self.encoder(self.normalize(clips))
         clips = batch["clips"] if isinstance(batch, dict) else batch[0]
         return self(clips)
+
+    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """The step and the writer (a callback: called before this hook) are done with the batch:
+        its buffer may go back to its DataLoader worker (on GPU runs that happened when it was pinned)."""
+        release_batch(batch)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -49,12 +49,15 @@ def to_model_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
     return cv2.resize(rgb, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
+def resize_frame(bgr: np.ndarray, img_size: int | None) -> np.ndarray:
     """One decoded BGR frame (H, W, 3) uint8 -> BGR (img_size, img_size, 3) uint8, bilinear.
 
     ``resize_frame(bgr, s)[:, :, ::-1]`` equals ``to_model_frame(bgr, s)`` bit for bit, one
     cvtColor cheaper; the swap is done for free when the frame is copied (:func:`write_clip`).
+    ``img_size=None`` keeps the native size (the device transform resizes on the GPU).
     """
+    if img_size is None:
+        return bgr
     return cv2.resize(bgr, (img_size, img_size), interpolation=cv2.INTER_LINEAR)
 
 
@@ -64,11 +67,12 @@ def decode_threads() -> int:
     return 1 if get_worker_info() is not None else 0
 
 
-def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int | None) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
     Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
-    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`).
+    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`),
+    or BGR at native size when ``img_size`` is None.
     """
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
     try:
@@ -86,7 +90,7 @@ def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) ->
         capture.release()
 
 
-def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int | None) -> Iterator[tuple[int, np.ndarray]]:
     """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``)."""
     try:
         import av
@@ -127,7 +131,7 @@ class VideoOutcome:
         return self.frames_read == 0
 
 
-def assemble_clip(frame_ids: Sequence[int], cache: dict[int, np.ndarray], zeros: np.ndarray) -> tuple[list[np.ndarray], int]:
+def assemble_clip(frame_ids: Sequence[int], cache: dict[int, Any], zeros: Any) -> tuple[list[Any], int]:
     """A clip's T frames from ``cache`` with the fallback rule (``zeros`` if nothing came before), and its status."""
     frames, last_good, missing = [], None, 0
     for k in frame_ids:
@@ -147,6 +151,15 @@ def assemble_clip(frame_ids: Sequence[int], cache: dict[int, np.ndarray], zeros:
     return frames, status
 
 
+def write_native_clip(frames: Sequence[np.ndarray], out: np.ndarray) -> None:
+    """Copy a clip's T BGR (h, w, 3) frames into ``out``, a uint8 (T, S) batch slot, S >= 3 h w:
+    each frame as its R, G, B planes (3, h, w), packed at the start of its row."""
+    for t, frame in enumerate(frames):
+        height, width = frame.shape[:2]
+        planes = out[t, : 3 * height * width].reshape(3, height, width)  # C H W, contiguous
+        cv2.split(frame, [planes[2], planes[1], planes[0]])
+
+
 def write_clip(frames: Sequence[np.ndarray], out: np.ndarray) -> None:
     """Copy a clip's BGR (H, W, 3) frames into ``out``, a C-contiguous uint8 (3, T, H, W) RGB array (a batch slot)."""
     if not out.flags.c_contiguous:  # cv2.split writes in place only into contiguous planes
@@ -162,10 +175,14 @@ def decode_clip_frames(
     img_size: int,
     decoder: Decoder = "opencv",
     outcome: VideoOutcome | None = None,
-) -> Iterator[tuple[int, list[np.ndarray], int]]:
+    native: bool = False,
+) -> Iterator[tuple[int, list[Any], int]]:
     """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
     is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
     same frame: read them, never write to them (:func:`write_clip` copies them into a batch).
+
+    ``native=True`` (the device transform): ``frames`` are BGR at the video's own size instead, and a
+    frame with nothing to repeat is zeros of that size (2 x 2 when no frame could be read at all).
     """
     outcome = outcome if outcome is not None else VideoOutcome(path)
     ids = [[int(k) for k in frame_ids] for frame_ids in clip_frame_ids]
@@ -175,14 +192,16 @@ def decode_clip_frames(
     for position, i in enumerate(order):
         for k in ids[i]:
             last_use[k] = position
-    cache: dict[int, np.ndarray] = {}
-    zeros = np.zeros((img_size, img_size, 3), np.uint8)
+    cache: dict[int, Any] = {}
+    zeros: Any = None if native else np.zeros((img_size, img_size, 3), np.uint8)
     next_clip = 0
 
-    def emit_until(frame_limit: int) -> Iterator[tuple[int, list[np.ndarray], int]]:
-        nonlocal next_clip
+    def emit_until(frame_limit: int) -> Iterator[tuple[int, list[Any], int]]:
+        nonlocal next_clip, zeros
         while next_clip < len(order) and ends[next_clip] <= frame_limit:
             i = order[next_clip]
+            if native and zeros is None:  # no frame was ever read: every clip is zeros
+                zeros = np.zeros((2, 2, 3), np.uint8)
             frames, status = assemble_clip(ids[i], cache, zeros)
             outcome.clips_repeated += status == STATUS_REPEATED
             outcome.clips_unreadable += status == STATUS_UNREADABLE
@@ -193,8 +212,10 @@ def decode_clip_frames(
             next_clip += 1
 
     reader = FRAME_READERS[decoder]
-    for k, frame in reader(path, set(last_use), max(last_use), img_size):
+    for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size):
         outcome.frames_read += 1
+        if native and zeros is None:
+            zeros = np.zeros_like(frame)  # the video's own size
         cache[k] = frame
         yield from emit_until(k)
     if next_clip < len(order):

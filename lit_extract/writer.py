@@ -249,7 +249,10 @@ class EmbeddingWriter(BasePredictionWriter):
             return
         previous = json.loads(run_file.read_text(encoding="utf-8"))
         # The index is identified by its content: a moved or renamed CSV is the same index.
-        same = {"index": lambda old, new: (old or {}).get("sha256") == new["sha256"]}
+        same = {
+            "index": lambda old, new: (old or {}).get("sha256") == new["sha256"],
+            "transform": lambda old, new: (old or "exact") == new,  # folders from before the option: exact
+        }
         differing = [
             key for key in self.run
             if not same.get(key, lambda old, new: old == new)(previous.get(key), self.run[key])
@@ -396,6 +399,7 @@ def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
         "weights": str(module.weights),
         "frames": described["frames"],
         "img_size": described["img_size"],
+        "transform": described["transform"],  # exact (CPU, notebook-identical) or device
         "mean": [float(v) for v in hparams.get("mean", ())],
         "std": [float(v) for v in hparams.get("std", ())],
         "embedding_dim": int(module.embedding_dim),

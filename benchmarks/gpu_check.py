@@ -1,0 +1,250 @@
+"""The GPU check: one command that says how fast extraction runs on this GPU machine and what limits it.
+
+    python benchmarks/gpu_check.py                     # one NVIDIA GPU, ~16 cores; under 8 minutes
+    python benchmarks/gpu_check.py --clips 300 --workers 2 --videos 2 --frames 600 --compile-modes off \\
+        --batch-sizes 4 --seconds 2 --encoder r3d_18 --img-size 32   # a smoke run on a CPU (checks the script)
+
+It writes UCF-Crime-like videos (320x240, 30 fps, H.264 with B-frames, x264's default keyframe
+interval; ``--videos`` distinct ones, written in parallel, then named as often as needed through
+symlinks to reach ``--clips`` clips of the 32/16 index) and prints one table:
+
+- decode only: ``--workers`` processes decode every frame of the clips' videos (``grab()``);
+- loader only: ``ClipDataModule`` with ``--workers`` DataLoader workers, ``transform`` exact and
+  device, each batch released as ``predict`` releases it;
+- encoder only: swin3d_t (random init: the same speed), T=8, 224, bf16-mixed, channels_last,
+  ``torch.compile`` off and on, batch 16 and 64, on a synthetic batch already on the GPU;
+- end to end: ``predict`` (Trainer + FrozenVideoEncoder + ClipDataModule + EmbeddingWriter) with the
+  best encoder setting found and the device transform, GPU utilisation sampled by nvidia-smi.
+
+It ends by naming the stage that limits the run. Nothing here needs the internet; packages the
+machine lacks are installed from wheels carried to it (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import cv2
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data_path import CLIP_LEN, STRIDE, synthetic_frames, write_h264, write_index  # noqa: E402
+
+from lit_extract.buffers import release_batch  # noqa: E402
+from lit_extract.cli import quiet_known_warnings  # noqa: E402
+from lit_extract.data import ClipDataModule  # noqa: E402
+from lit_extract.module import FrozenVideoEncoder  # noqa: E402
+from lit_extract.writer import EmbeddingWriter  # noqa: E402
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def write_one(job: tuple[str, int, int]) -> str:
+    """Video ``i`` of the check, named and made as data_path.make_videos makes it (written once, then reused)."""
+    folder, i, frames = job
+    cv2.setNumThreads(1)
+    path = Path(folder) / f"Bench{i:03d}_{frames}f_n1.5_g250_x264.mp4"
+    if not path.is_file():
+        tmp = path.with_name(f".{path.name}")
+        write_h264(tmp, synthetic_frames(frames, seed=i, noise=1.5), gop=250)
+        tmp.rename(path)
+    return str(path)
+
+
+def prepare(args) -> tuple[Path, list[Path], int]:
+    """Write the videos (in parallel, once) and an index of ``--clips`` clips over symlinks to them."""
+    folder = args.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(min(args.videos, args.workers)) as pool:
+        sources = [Path(p) for p in pool.map(write_one, [(str(folder), i, args.frames) for i in range(args.videos)])]
+    per_video = (args.frames - CLIP_LEN) // STRIDE + 1
+    links = []
+    for i in range(math.ceil(args.clips / per_video)):
+        link = folder / "links" / f"{sources[i % len(sources)].stem}_copy{i:04d}.mp4"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(sources[i % len(sources)])
+        links.append(link)
+    index = folder / f"gpu_check_{args.clips}.csv"
+    clips = len(write_index(links, args.frames, index, clips=args.clips))
+    print(f"videos: {len(sources)} x {args.frames} frames 320x240 H.264 (written in {time.perf_counter() - start:.0f} s), "
+          f"{clips} clips via {len(links)} links", flush=True)
+    return index, links, clips
+
+
+def decode_all(paths: list[str]) -> None:
+    cv2.setNumThreads(1)
+    for path in paths:
+        capture = cv2.VideoCapture(path)
+        while capture.grab():
+            pass
+        capture.release()
+
+
+def decode_only(links: list[Path], clips: int, workers: int) -> float:
+    jobs = [[str(p) for p in links[i::workers]] for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(decode_all, jobs, chunksize=1)
+        return clips / (time.perf_counter() - start)
+
+
+def data_module(args, index: Path, transform: str) -> ClipDataModule:
+    return ClipDataModule(str(index), splits=["test"], frames=8, img_size=args.img_size, batch_size=args.loader_batch,
+                          num_workers=args.workers, transform=transform)
+
+
+def loader_only(args, index: Path, transform: str) -> float:
+    """Clips/s after the first batch (worker start-up left out)."""
+    data = data_module(args, index, transform)
+    data.setup("predict")
+    start, clips = None, 0
+    for batch in data.predict_dataloader()[0]:
+        if start is None:
+            start = time.perf_counter()
+        else:
+            clips += len(batch["rows"])
+        release_batch(batch)
+    return clips / (time.perf_counter() - start)
+
+
+def encoder_only(args, batch_size: int, compiled: bool) -> float:
+    model = FrozenVideoEncoder(args.encoder, weights="none", frames=8, img_size=args.img_size, channels_last=True,
+                               compile=compiled).to(device())
+    size = args.img_size
+    batch = {"clips": torch.randint(0, 256, (batch_size, 3, 8, size, size), dtype=torch.uint8, device=device())}
+    autocast = torch.autocast(device(), dtype=torch.bfloat16)
+    with torch.inference_mode(), autocast:
+        for step in range(3):  # warm-up: cuDNN, allocator, compilation
+            model.predict_step(batch, step)
+        synchronize()
+        start, steps = time.perf_counter(), 0
+        while steps < 3 or time.perf_counter() - start < args.seconds:
+            model.predict_step(batch, steps)
+            steps += 1
+        synchronize()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+class GpuSampler:
+    """nvidia-smi's utilization.gpu every 200 ms while the end-to-end run goes (nothing without nvidia-smi)."""
+
+    def __enter__(self) -> GpuSampler:
+        self.out = tempfile.TemporaryFile(mode="w+")
+        try:
+            self.process = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"],
+                stdout=self.out, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.process = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+        self.out.seek(0)
+        self.samples = [float(line) for line in self.out.read().split() if line.strip().replace(".", "").isdigit()]
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "n/a"
+        samples = sorted(self.samples)
+        return f"mean {sum(samples) / len(samples):.0f}%, median {samples[len(samples) // 2]:.0f}%"
+
+
+def end_to_end(args, index: Path, batch_size: int, compiled: bool) -> tuple[float, str]:
+    quiet_known_warnings()
+    clips_seen, start = 0, None
+
+    from lightning.pytorch import Callback, Trainer
+
+    class Meter(Callback):
+        def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+            nonlocal clips_seen, start
+            if start is None:
+                start = time.perf_counter()
+            else:
+                clips_seen += len(batch["rows"])
+
+    data = data_module(args, index, "device")
+    data.batch_size = batch_size
+    model = FrozenVideoEncoder(args.encoder, weights="none", frames=8, img_size=args.img_size, channels_last=True,
+                               compile=compiled)
+    precision = "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    with tempfile.TemporaryDirectory() as out, GpuSampler() as sampler:
+        trainer = Trainer(accelerator="auto", devices=1, precision=precision, logger=False,
+                          enable_progress_bar=False, enable_model_summary=False,
+                          callbacks=[EmbeddingWriter(out, overwrite=True), Meter()])
+        trainer.predict(model, datamodule=data, return_predictions=False)
+        synchronize()
+        rate = clips_seen / (time.perf_counter() - start)
+    return rate, sampler.summary()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=max(1, len(__import__("os").sched_getaffinity(0)) - 1))
+    parser.add_argument("--videos", type=int, default=16, help="distinct videos written (then repeated via links)")
+    parser.add_argument("--frames", type=int, default=2000, help="frames per video (UCF-Crime's median is ~2,000)")
+    parser.add_argument("--loader-batch", type=int, default=16)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--compile-modes", nargs="+", default=["off", "on"], choices=["off", "on"])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each encoder-only timing")
+    parser.add_argument("--encoder", default="swin3d_t")
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_gpu_check")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU (CPU smoke run)"
+    print(f"{name}; {args.workers} workers; torch {torch.__version__}", flush=True)
+    index, links, clips = prepare(args)
+    rows: list[tuple[str, float, str]] = []
+
+    def record(stage: str, rate: float, note: str = "") -> None:
+        rows.append((stage, rate, note))
+        print(f"  {stage:<48} {rate:9.1f} clips/s  {note}", flush=True)
+
+    record(f"decode only, {args.workers} processes", decode_only(links, clips, args.workers))
+    for transform in ("exact", "device"):
+        record(f"loader only, {args.workers} workers, transform {transform}", loader_only(args, index, transform))
+    best = (0.0, 16, False)
+    for compiled in (mode == "on" for mode in args.compile_modes):
+        for batch_size in args.batch_sizes:
+            rate = encoder_only(args, batch_size, compiled)
+            record(f"encoder only, {args.encoder} bf16 channels_last, compile {'on' if compiled else 'off'}, "
+                   f"batch {batch_size}", rate)
+            best = max(best, (rate, batch_size, compiled))
+    _, batch_size, compiled = best
+    e2e, utilisation = end_to_end(args, index, batch_size, compiled)
+    record(f"end to end predict, device transform, batch {batch_size}, compile {'on' if compiled else 'off'}",
+           e2e, f"GPU utilisation {utilisation}")
+    loader = max(rate for stage, rate, _ in rows if stage.startswith("loader only"))
+    stages = {"the CPU workers (decoding)": loader, "the encoder on the GPU": best[0]}
+    limit = min(stages, key=stages.get)
+    print(f"\n| stage | clips/s | note |\n|---|---|---|")
+    for stage, rate, note in rows:
+        print(f"| {stage} | {rate:.0f} | {note} |")
+    print(f"\nlimit: {limit} ({stages[limit]:.0f} clips/s; end to end reached {e2e:.0f} = "
+          f"{e2e / stages[limit]:.0%} of it); whole check {time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
