@@ -8,6 +8,7 @@ opens a video once, decodes it in order and emits all of that video's clips from
 Batches are dicts (pinned when on GPU)::
 
     {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
+                                        # (B, 10, C, T, H, W) with crops=10 (lit_extract.crops)
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
      "status": uint8 (B,)}              # lit_extract.video.STATUS_*
@@ -32,6 +33,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from lit_extract.crops import CROPS, TenCrop
 from lit_extract.errors import LitExtractError
 from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.video import Decoder, VideoOutcome, VideoReadError, decode_clip_frames, sample_frame_ids, write_clip
@@ -107,8 +109,12 @@ class VideoClipStream(IterableDataset):
         batch_size: int,
         decoder: Decoder = "opencv",
         on_error: OnError = "warn",
+        crops: int = 1,
+        resize_short: int = 256,
     ) -> None:
         self.shards = shards
+        self.crops = crops
+        self.transform = TenCrop(resize_short, img_size) if crops == CROPS else None
         self.labels = labels
         self.frames = frames
         self.img_size = img_size
@@ -138,21 +144,33 @@ class VideoClipStream(IterableDataset):
         # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
-            for i, frames, clip_status in decode_clip_frames(work.path, work.frame_ids, self.img_size, self.decoder, outcome):
+            decoded = decode_clip_frames(work.path, work.frame_ids, self.img_size, self.decoder, outcome, self.transform)
+            for i, frames, clip_status in decoded:
                 if filled == self.batch_size:
                     yield self._batch(clips, rows, status, filled)
                     clips, rows, status = self._new_batch()
                     filled = 0
-                write_clip(frames, clips[filled].numpy())  # frames go straight to their slot: C T H W
+                self._write_clip(frames, clips[filled].numpy())
                 rows[filled], status[filled] = work.rows[i], clip_status
                 filled += 1
             self._report(outcome)
         if filled:
             yield self._batch(clips, rows, status, filled)
 
+    def _write_clip(self, frames: list[np.ndarray], slot: np.ndarray) -> None:
+        """Frames go straight to their batch slot: C T H W, or crops C T H W (crop c of every frame)."""
+        if self.transform is None:
+            write_clip(frames, slot)
+            return
+        for c in range(self.crops):
+            write_clip([frame[c] for frame in frames], slot[c])
+
     def _new_batch(self) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """Fresh buffers for one batch: clips uint8 (B, C, T, H, W), rows, status; yielded without copies."""
+        """Fresh buffers for one batch: clips uint8 (B, C, T, H, W) (or (B, 10, C, T, H, W)), rows,
+        status; yielded without copies."""
         shape = (self.batch_size, 3, self.frames, self.img_size, self.img_size)  # B C T H W
+        if self.transform is not None:
+            shape = (self.batch_size, self.crops, *shape[1:])  # B crops C T H W
         if get_worker_info() is None:
             clips = torch.empty(shape, dtype=torch.uint8)
         else:
@@ -197,6 +215,11 @@ class ClipDataModule(pl.LightningDataModule):
         decoder: ``opencv`` (default) or ``pyav``.
         on_error: ``warn``: an unreadable video's clips get status 2 and the run goes on;
             ``fail``: stop at the first unreadable video, naming it.
+        crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
+            resized so its shorter side is ``resize_short``, then the four corner and centre
+            ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
+            :mod:`lit_extract.crops`). Clips become (10, C, T, H, W); each video is still decoded once.
+        resize_short: shorter side of the frame before the ten crops (``crops=10`` only; >= ``img_size``).
     """
 
     def __init__(
@@ -209,6 +232,8 @@ class ClipDataModule(pl.LightningDataModule):
         num_workers: int = 8,
         decoder: Decoder = "opencv",
         on_error: OnError = "warn",
+        crops: Literal[1, 10] = 1,
+        resize_short: int = 256,
     ) -> None:
         super().__init__()
         # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
@@ -221,12 +246,17 @@ class ClipDataModule(pl.LightningDataModule):
                 raise LitExtractError(f"--data.{name} must be >= 1, got {value}")
         if num_workers < 0:
             raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
+        if crops not in (1, CROPS):
+            raise LitExtractError(f"--data.crops must be 1 or {CROPS}, got {crops}")
+        if crops == CROPS and resize_short < img_size:
+            raise LitExtractError(f"--data.resize_short ({resize_short}) must be >= --data.img_size ({img_size})")
         self.save_hyperparameters()
         self.index_path = str(index_path)
         self.splits = list(splits)
         self.frames, self.img_size = frames, img_size
         self.batch_size, self.num_workers = batch_size, num_workers
         self.decoder, self.on_error = decoder, on_error
+        self.crops, self.resize_short = crops, resize_short
         self.rows: dict[str, pd.DataFrame] = {}
         self.pending: dict[str, np.ndarray] = {}
         self.index_sha256: str | None = None
@@ -259,7 +289,8 @@ class ClipDataModule(pl.LightningDataModule):
         shards = shard_videos(works, rank, world_size, self.num_workers)
         labels = self.rows[split]["y"].to_numpy(np.int64)
         return VideoClipStream(
-            shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error
+            shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error,
+            self.crops, self.resize_short,
         )
 
     def predict_dataloader(self) -> list[DataLoader]:
@@ -295,5 +326,7 @@ class ClipDataModule(pl.LightningDataModule):
             "index": {"path": str(Path(self.index_path).resolve()), "sha256": self.index_sha256},
             "frames": self.frames,
             "img_size": self.img_size,
+            "crops": self.crops,
+            "resize_short": self.resize_short if self.crops == CROPS else None,  # unused by one crop
             "splits": self.split_sizes(),
         }

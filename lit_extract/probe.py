@@ -7,6 +7,9 @@ target ``y``, macro accuracy for ``category``) and tests that checkpoint on the 
 outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``, ``checkpoints/``) go to the
 trainer's log dir, ``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
 
+Ten-crop runs (``--data.crops 10``, embeddings (rows, 10, D)): the probe's input row is the mean
+of the row's ten crop embeddings, (D,), everywhere (statistics, training, validation, test).
+
 Test metrics (binary): clip-level AUROC, average precision, accuracy and F1 at 0.5; video-level
 AUROC and frame-level AUROC (when UCF-Crime's temporal annotation file is given), from
 :mod:`lit_extract.metrics` (which states the annotation file's 1-based inclusive frame convention).
@@ -52,14 +55,18 @@ Target = Literal["y", "category"]
 def standardization(embeddings: np.ndarray, chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and std (ddof=0) of a (rows, D) array, as float32 ``(D,)`` arrays.
 
+    A (rows, crops, D) array counts each row as the mean of its crops (float64).
+
     One pass in float64, ``chunk_rows`` rows at a time (memory stays at ``chunk_rows x D``
     whatever the number of rows): each chunk's mean and centred sum of squares are merged into the
     running ones (Chan et al.), which avoids the cancellation of ``E[x^2] - E[x]^2``. Constant
     dimensions get std 1 (they standardize to 0). Raises :class:`LitExtractError` on NaN or inf.
     """
-    count, mean, squares = 0, np.zeros(embeddings.shape[1]), np.zeros(embeddings.shape[1])
+    count, mean, squares = 0, np.zeros(embeddings.shape[-1]), np.zeros(embeddings.shape[-1])
     for start in range(0, embeddings.shape[0], chunk_rows):
-        chunk = np.array(embeddings[start : start + chunk_rows], dtype=np.float64)  # rows D
+        chunk = np.array(embeddings[start : start + chunk_rows], dtype=np.float64)  # rows D | rows crops D
+        if chunk.ndim == 3:
+            chunk = chunk.mean(axis=1)  # rows crops D -> rows D
         rows = len(chunk)
         chunk_mean = chunk.sum(axis=0) / rows
         chunk -= chunk_mean
@@ -77,7 +84,8 @@ class EmbeddingBatches(Dataset):
     """Standardized float32 batches read from a (rows, D) float16 memmap, one batch per item.
 
     Index with a sequence of row ids (what a ``BatchSampler`` yields) to get ``(x, target)``:
-    ``x`` (B, D) float32 = ``(embeddings[ids] - mean) / std``, ``target`` (B,) int64. Contiguous
+    ``x`` (B, D) float32 = ``(embeddings[ids] - mean) / std``; from a ten-crop (rows, crops, D)
+    memmap, ``embeddings[ids]`` is first averaged over its crops (float32); ``target`` (B,) int64. Contiguous
     ids are read as one slice; others are sorted first (memmap locality), so the batch comes back
     in ascending row order. Only the batch is ever converted; pickling (for worker processes)
     reopens the memmap instead of copying it.
@@ -96,7 +104,9 @@ class EmbeddingBatches(Dataset):
         ids = np.sort(np.asarray(ids, dtype=np.int64))
         contiguous = ids.size > 0 and ids[-1] - ids[0] + 1 == ids.size
         block = self.embeddings[ids[0] : ids[-1] + 1] if contiguous else self.embeddings[ids]
-        x = np.array(block, dtype=np.float32)  # B D, the only copy
+        x = np.array(block, dtype=np.float32)  # B D (or B crops D), the only copy
+        if x.ndim == 3:
+            x = x.mean(axis=1)  # B crops D -> B D
         x -= self.mean
         x *= self.scale
         return torch.from_numpy(x), torch.from_numpy(self.targets[ids])
@@ -119,7 +129,8 @@ class EmbeddingDataModule(LightningDataModule):
     Args:
         manifest: ``manifest_<encoder>.json`` written by ``predict`` (must be complete). Its
             ``index.path`` names the index CSV (videos need not exist), which gives each row's
-            video, category and frame range.
+            video, category and frame range. A ten-crop run's rows (crops, D) are read as the
+            mean over their crops, (D,).
         target: ``y`` (binary 0/1, from ``y_<split>.npy``) or ``category`` (multi-class; classes
             are the sorted train categories, see ``classes``).
         batch_size: rows per batch; a linear probe trains well on large batches.
@@ -188,11 +199,13 @@ class EmbeddingDataModule(LightningDataModule):
     def open(self, split: str) -> SplitArrays:
         """Memory-map ``split``'s arrays; check they line up with the index."""
         arrays = open_split(self.manifest_path, split, self.manifest)
-        expected = len(self.rows(split))
-        if arrays.embeddings.shape != (expected, self.input_dim):
+        crops = self.manifest.get("crops", 1)
+        rows = len(self.rows(split))
+        expected = (rows, self.input_dim) if crops == 1 else (rows, crops, self.input_dim)
+        if arrays.embeddings.shape != expected:
             raise LitExtractError(
                 f"{self.manifest_path}: {split} embeddings are {arrays.embeddings.shape}, "
-                f"the index and manifest say ({expected}, {self.input_dim})"
+                f"the index and manifest say {expected}"
             )
         return arrays
 

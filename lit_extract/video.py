@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from torch.utils.data import get_worker_info
 
+from lit_extract.crops import TenCrop
 from lit_extract.errors import LitExtractError
 
 Decoder = Literal["opencv", "pyav"]
@@ -64,11 +65,14 @@ def decode_threads() -> int:
     return 1 if get_worker_info() is not None else 0
 
 
-def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_opencv(
+    path: str, wanted: set[int], last: int, img_size: int, transform: TenCrop | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
     Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
-    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`).
+    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`),
+    or ``transform(frame)`` when a transform is given (ten crops: BGR (10, img_size, img_size, 3)).
     """
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
     try:
@@ -81,12 +85,14 @@ def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int) ->
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
                     return
-                yield k, resize_frame(bgr, img_size)
+                yield k, resize_frame(bgr, img_size) if transform is None else transform(bgr)
     finally:
         capture.release()
 
 
-def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_pyav(
+    path: str, wanted: set[int], last: int, img_size: int, transform: TenCrop | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``)."""
     try:
         import av
@@ -103,7 +109,8 @@ def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int) -> I
                 if k > last:
                     return
                 if k in wanted:
-                    yield k, resize_frame(frame.to_ndarray(format="bgr24"), img_size)
+                    bgr = frame.to_ndarray(format="bgr24")
+                    yield k, resize_frame(bgr, img_size) if transform is None else transform(bgr)
         except (av.error.FFmpegError, IndexError):
             return
 
@@ -162,10 +169,13 @@ def decode_clip_frames(
     img_size: int,
     decoder: Decoder = "opencv",
     outcome: VideoOutcome | None = None,
+    transform: TenCrop | None = None,
 ) -> Iterator[tuple[int, list[np.ndarray], int]]:
     """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
     is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
     same frame: read them, never write to them (:func:`write_clip` copies them into a batch).
+    With a ``transform`` (:class:`lit_extract.crops.TenCrop`) each frame is ``transform(frame)``
+    instead, of shape ``transform.shape``; the video is still decoded once.
     """
     outcome = outcome if outcome is not None else VideoOutcome(path)
     ids = [[int(k) for k in frame_ids] for frame_ids in clip_frame_ids]
@@ -176,7 +186,7 @@ def decode_clip_frames(
         for k in ids[i]:
             last_use[k] = position
     cache: dict[int, np.ndarray] = {}
-    zeros = np.zeros((img_size, img_size, 3), np.uint8)
+    zeros = np.zeros((img_size, img_size, 3) if transform is None else transform.shape, np.uint8)
     next_clip = 0
 
     def emit_until(frame_limit: int) -> Iterator[tuple[int, list[np.ndarray], int]]:
@@ -193,7 +203,7 @@ def decode_clip_frames(
             next_clip += 1
 
     reader = FRAME_READERS[decoder]
-    for k, frame in reader(path, set(last_use), max(last_use), img_size):
+    for k, frame in reader(path, set(last_use), max(last_use), img_size, transform):
         outcome.frames_read += 1
         cache[k] = frame
         yield from emit_until(k)
