@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lit_extract.errors import LitExtractError
+from lit_extract.index import file_sha256, load_index
 
 STATUS_NAMES = {0: "ok", 1: "repeated_frames", 2: "unreadable"}
 
@@ -79,6 +81,23 @@ def read_manifest(path: str | Path, *, require_complete: bool = True) -> dict[st
     if require_complete and not manifest.get("complete", False):
         raise LitExtractError(f"{path}: the run is incomplete; rerun the same predict command to finish it")
     return manifest
+
+
+def load_run_index(path: str | Path, manifest: dict[str, Any]) -> pd.DataFrame:
+    """The index CSV named by the manifest at ``path`` (videos need not exist), checked unchanged by sha256.
+
+    Raises :class:`LitExtractError` when it is missing or its content differs from the extraction's.
+    """
+    entry = manifest.get("index", {})
+    index_path = Path(entry.get("path", ""))
+    if not index_path.is_file():
+        raise LitExtractError(f"{path}: its index {index_path} is missing; restore it next to the run")
+    if entry.get("sha256") and file_sha256(index_path) != entry["sha256"]:
+        raise LitExtractError(
+            f"{index_path}: changed since the extraction in {path} (sha256 differs); "
+            "its rows would not line up with the embeddings"
+        )
+    return load_index(index_path, check_files=False)
 
 
 @dataclass(frozen=True)

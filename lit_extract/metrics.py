@@ -104,12 +104,12 @@ def read_annotations(path: str | Path) -> Annotations:
     return annotations
 
 
-def check_annotated(stems: Sequence[str], annotations: Annotations) -> None:
-    """Raise :class:`LitExtractError` naming the test videos (by stem) that have no annotation line."""
+def check_annotated(stems: Sequence[str], annotations: Annotations, source: str | Path = "the annotation file") -> None:
+    """Raise :class:`LitExtractError` naming the test videos (by stem) that have no line in ``source``."""
     unannotated = sorted(set(stems) - set(annotations))
     if unannotated:
         raise LitExtractError(
-            f"{len(unannotated)} test video(s) have no line in the annotation file: {first_few(unannotated, 3)}; "
+            f"{len(unannotated)} test video(s) have no line in {source}: {first_few(unannotated, 3)}; "
             "use the full Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
         )
 

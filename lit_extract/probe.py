@@ -42,8 +42,8 @@ from torchmetrics.classification import (
 from torchmetrics.functional.classification import binary_roc
 
 from lit_extract.errors import LitExtractError, first_few
-from lit_extract.index import file_sha256, load_index, split_rows
-from lit_extract.manifest import SplitArrays, open_split, read_manifest, write_json_atomic
+from lit_extract.index import split_rows
+from lit_extract.manifest import SplitArrays, load_run_index, open_split, read_manifest, write_json_atomic
 from lit_extract.metrics import frame_auroc, read_annotations, video_auroc
 
 Target = Literal["y", "category"]
@@ -181,16 +181,7 @@ class EmbeddingDataModule(LightningDataModule):
         return len(self.classes)
 
     def _load_index(self) -> pd.DataFrame:
-        entry = self.manifest.get("index", {})
-        path = Path(entry.get("path", ""))
-        if not path.is_file():
-            raise LitExtractError(f"{self.manifest_path}: its index {path} is missing; restore it next to the run")
-        if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
-            raise LitExtractError(
-                f"{path}: changed since the extraction in {self.manifest_path} (sha256 differs); "
-                "its rows would not line up with the embeddings"
-            )
-        return load_index(path, check_files=False)
+        return load_run_index(self.manifest_path, self.manifest)
 
     def rows(self, split: str) -> pd.DataFrame:
         """Index rows of ``split``, row ``i`` = embedding row ``i``."""
