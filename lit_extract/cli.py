@@ -25,7 +25,7 @@ from lit_extract.module import FrozenVideoEncoder
 from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
 from lit_extract.writer import EmbeddingWriter
 
-COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo")
+COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_inspect(rest)
         elif command == "demo":
             run_demo(rest)
+        elif command == "export":
+            run_export(rest)
     except LitExtractError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
@@ -320,3 +322,35 @@ def run_demo(args: list[str]) -> None:
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
 
     CLI(demo, args=args)
+
+
+def run_export(args: list[str]) -> None:
+    """``export``: per-video feature files, train/test lists and gt-ucf.npy for RTFM, MGFN, UR-DMU (see
+    :mod:`lit_extract.export`); prints what it wrote and the lists' anomalous/normal split point."""
+    from jsonargparse import CLI
+
+    from lit_extract.export import export_features, summary
+
+    def export(
+        manifest: str,
+        format: str = "rtfm",
+        out: str = "features",
+        annotations: str | None = None,
+    ) -> None:
+        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, Sultani).
+
+        Writes {video stem}_{encoder}.npy per video, train.list (train + val videos) and test.list
+        (absolute paths, anomalous videos first), and with --annotations gt-ucf.npy. The index must
+        hold back-to-back snippets (index --clip-len 16 --stride 16).
+
+        Args:
+            manifest: the run's manifest_<encoder>.json.
+            format: rtfm ((snippets, crops, D) float32 per video) or segments32 ((32, D)
+                float32, L2-normalized segments as in the UCF-Crime paper's code).
+            out: output folder.
+            annotations: Temporal_Anomaly_Annotation_for_Testing_Videos.txt (1-based inclusive
+                frame ranges); writes gt-ucf.npy.
+        """
+        print(summary(export_features(manifest, format=format, out=out, annotations=annotations)))
+
+    CLI(export, args=args, as_positional=False, prog="python -m lit_extract export")

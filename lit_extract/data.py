@@ -8,6 +8,7 @@ opens a video once, decodes it in order and emits all of that video's clips from
 Batches are :class:`lit_extract.buffers.ClipBatch` dicts (pinned when on GPU)::
 
     {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
+                                        # (B, 10, C, T, H, W) with crops=10 (lit_extract.crops)
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
      "status": uint8 (B,)}              # lit_extract.video.STATUS_*
@@ -43,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lit_extract.buffers import BufferPool, ClipBatch
+from lit_extract.crops import CROPS, TenCrop
 from lit_extract.errors import LitExtractError
 from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.video import (
@@ -135,8 +137,12 @@ class VideoClipStream(IterableDataset):
         decoder: Decoder = "opencv",
         on_error: OnError = "warn",
         transform: Literal["exact", "device"] = "exact",
+        crops: int = 1,
+        resize_short: int = 256,
     ) -> None:
         self.shards = shards
+        self.crops = crops
+        self.crop = TenCrop(resize_short, img_size) if crops == CROPS else None
         self.labels = labels
         self.frames = frames
         self.img_size = img_size
@@ -168,7 +174,9 @@ class VideoClipStream(IterableDataset):
         # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
-            clips = decode_clip_frames(work.path, work.frame_ids, self.img_size, self.decoder, outcome, native=native)
+            clips = decode_clip_frames(
+                work.path, work.frame_ids, self.img_size, self.decoder, outcome, self.crop, native=native
+            )
             for i, frames, clip_status in clips:
                 if batch.full:
                     yield batch.take()
@@ -216,6 +224,8 @@ class _BatchBuilder:
         s = self.stream
         if not self.native:
             shape = (self.size, 3, s.frames, s.img_size, s.img_size)  # B C T H W
+            if s.crop is not None:
+                shape = (self.size, s.crops, *shape[1:])  # B crops C T H W
             if self.buffer is None:
                 self.buffer, self.slot = s.pool.acquire(shape)
             return
@@ -236,9 +246,14 @@ class _BatchBuilder:
             self._acquire(3 * height * width)
             write_native_clip(frames, self.buffer[i].numpy())
             self.sizes[i] = (height, width)
-        else:
+        elif self.stream.crop is None:
             self._acquire(0)
             write_clip(frames, self.buffer[i].numpy())  # frames go straight to their slot: C T H W
+        else:
+            self._acquire(0)
+            slot = self.buffer[i].numpy()  # crops C T H W: crop c of every frame
+            for c in range(self.stream.crops):
+                write_clip([frame[c] for frame in frames], slot[c])
         self.rows[i], self.status[i] = row, status
         self.filled += 1
 
@@ -276,8 +291,15 @@ class ClipDataModule(pl.LightningDataModule):
         transform: where frames are resized. ``exact``: on the CPU workers, bit-identical to the
             reference notebook (cv2.resize). ``device``: the workers ship frames at native size and
             the resize runs on the GPU (same formula, other rounding: within 1% of ``exact`` in the
-            embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default): ``device`` on a CUDA device, else ``exact``.
-            The choice is recorded in run.json and the manifest; a resumed run must keep it.
+            embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default):
+            ``device`` on a CUDA device with one crop, else ``exact``. The choice is recorded in
+            run.json and the manifest; a resumed run must keep it.
+        crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
+            resized so its shorter side is ``resize_short``, then the four corner and centre
+            ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
+            :mod:`lit_extract.crops`). Clips become (10, C, T, H, W); each video is still decoded once.
+            Ten crops are made on the CPU (``transform`` exact).
+        resize_short: shorter side of the frame before the ten crops (``crops=10`` only; >= ``img_size``).
     """
 
     def __init__(
@@ -291,6 +313,8 @@ class ClipDataModule(pl.LightningDataModule):
         decoder: Decoder = "opencv",
         on_error: OnError = "warn",
         transform: Transform = "auto",
+        crops: Literal[1, 10] = 1,
+        resize_short: int = 256,
     ) -> None:
         super().__init__()
         # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
@@ -305,6 +329,12 @@ class ClipDataModule(pl.LightningDataModule):
             raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
         if transform not in ("auto", "exact", "device"):
             raise LitExtractError(f"--data.transform {transform!r}: choose auto, exact or device")
+        if crops not in (1, CROPS):
+            raise LitExtractError(f"--data.crops must be 1 or {CROPS}, got {crops}")
+        if crops == CROPS and resize_short < img_size:
+            raise LitExtractError(f"--data.resize_short ({resize_short}) must be >= --data.img_size ({img_size})")
+        if crops == CROPS and transform == "device":
+            raise LitExtractError("--data.crops 10 is made on the CPU: pass --data.transform exact (or auto)")
         self.save_hyperparameters()
         self.index_path = str(index_path)
         self.splits = list(splits)
@@ -312,6 +342,7 @@ class ClipDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.decoder, self.on_error = decoder, on_error
         self.transform = transform
+        self.crops, self.resize_short = crops, resize_short
         self.rows: dict[str, pd.DataFrame] = {}
         self.pending: dict[str, np.ndarray] = {}
         self.index_sha256: str | None = None
@@ -334,12 +365,12 @@ class ClipDataModule(pl.LightningDataModule):
         self.pending[split] = ~np.asarray(done, bool)
 
     def resolved_transform(self) -> Literal["exact", "device"]:
-        """``transform`` with ``auto`` resolved: ``device`` when the trainer runs on CUDA, else ``exact``."""
+        """``transform`` with ``auto`` resolved: ``device`` when the trainer runs on CUDA (one crop), else ``exact``."""
         if self.transform != "auto":
             return self.transform
         trainer = self.trainer
         on_cuda = trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return "device" if on_cuda else "exact"
+        return "device" if on_cuda and self.crops == 1 else "exact"
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -353,7 +384,7 @@ class ClipDataModule(pl.LightningDataModule):
         labels = self.rows[split]["y"].to_numpy(np.int64)
         return VideoClipStream(
             shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error,
-            self.resolved_transform(),
+            self.resolved_transform(), self.crops, self.resize_short,
         )
 
     def predict_dataloader(self) -> list[DataLoader]:
@@ -391,5 +422,7 @@ class ClipDataModule(pl.LightningDataModule):
             "frames": self.frames,
             "img_size": self.img_size,
             "transform": self.resolved_transform(),
+            "crops": self.crops,
+            "resize_short": self.resize_short if self.crops == CROPS else None,  # unused by one crop
             "splits": self.split_sizes(),
         }

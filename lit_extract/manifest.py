@@ -5,7 +5,7 @@ rank 0 once every row of every split is done; an output folder without it is inc
 under ``splits.<split>.files`` are relative to the manifest's folder. Layout::
 
     {"complete": true, "created_at": "...", "encoder": "swin3d_t", "weights": "DEFAULT",
-     "frames": 8, "img_size": 224, "batch_size": 16, "mean": [...], "std": [...],
+     "frames": 8, "img_size": 224, "crops": 1, "resize_short": null, "batch_size": 16, "mean": [...], "std": [...],
      "embedding_dim": 768, "dtype": "float16",
      "index": {"path": "/abs/index_clips.csv", "sha256": "..."},
      "splits": {"train": {"rows": 106527,
@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lit_extract.errors import LitExtractError
+from lit_extract.index import file_sha256, load_index
 
 STATUS_NAMES = {0: "ok", 1: "repeated_frames", 2: "unreadable"}
 
@@ -81,11 +83,28 @@ def read_manifest(path: str | Path, *, require_complete: bool = True) -> dict[st
     return manifest
 
 
+def load_run_index(path: str | Path, manifest: dict[str, Any]) -> pd.DataFrame:
+    """The index CSV named by the manifest at ``path`` (videos need not exist), checked unchanged by sha256.
+
+    Raises :class:`LitExtractError` when it is missing or its content differs from the extraction's.
+    """
+    entry = manifest.get("index", {})
+    index_path = Path(entry.get("path", ""))
+    if not index_path.is_file():
+        raise LitExtractError(f"{path}: its index {index_path} is missing; restore it next to the run")
+    if entry.get("sha256") and file_sha256(index_path) != entry["sha256"]:
+        raise LitExtractError(
+            f"{index_path}: changed since the extraction in {path} (sha256 differs); "
+            "its rows would not line up with the embeddings"
+        )
+    return load_index(index_path, check_files=False)
+
+
 @dataclass(frozen=True)
 class SplitArrays:
     """One split's outputs, memory-mapped read-only.
 
-    ``embeddings``: (rows, D) float16; ``labels``: (rows,) int8; ``status``: (rows,) uint8
+    ``embeddings``: (rows, D) float16, or (rows, crops, D) when the run has ``crops`` 10; ``labels``: (rows,) int8; ``status``: (rows,) uint8
     (see ``STATUS_NAMES``); ``done``: (rows,) uint8, 1 where the row is final.
     """
 
@@ -194,12 +213,16 @@ class InspectReport:
 
 
 def scan_rows(embeddings: np.ndarray, chunk_rows: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Row ids (sorted, int64) of all-zero rows and of rows holding a NaN/Inf, read chunk by chunk."""
+    """Row ids (sorted, int64) of all-zero rows and of rows holding a NaN/Inf, read chunk by chunk.
+
+    A row is (D,) or, with ten crops, (crops, D): all of its values count.
+    """
     zero, nonfinite = [], []
     for start in range(0, embeddings.shape[0], chunk_rows):
         chunk = np.asarray(embeddings[start : start + chunk_rows])
-        zero.append(start + np.flatnonzero((chunk == 0).all(axis=1)))
-        nonfinite.append(start + np.flatnonzero(~np.isfinite(chunk).all(axis=1)))
+        row_axes = tuple(range(1, chunk.ndim))
+        zero.append(start + np.flatnonzero((chunk == 0).all(axis=row_axes)))
+        nonfinite.append(start + np.flatnonzero(~np.isfinite(chunk).all(axis=row_axes)))
     empty = np.zeros(0, dtype=np.int64)
     return (np.concatenate(zero).astype(np.int64) if zero else empty,
             np.concatenate(nonfinite).astype(np.int64) if nonfinite else empty)
@@ -218,11 +241,12 @@ def inspect_split(path: Path, manifest: dict[str, Any], split: str, chunk_rows: 
     emb = arrays.embeddings
     rows = int(entry.get("rows", emb.shape[0]))
     problems = []
-    dim = manifest.get("embedding_dim")
+    dim, crops = manifest.get("embedding_dim"), manifest.get("crops", 1)
     lengths = {name: len(getattr(arrays, name)) for name in ("embeddings", "labels", "status", "done")}
-    if emb.ndim != 2 or any(n != rows for n in lengths.values()) or (dim is not None and emb.shape[1] != dim):
+    row_ok = emb.ndim == 2 if crops == 1 else emb.ndim == 3 and emb.shape[1] == crops
+    if not row_ok or any(n != rows for n in lengths.values()) or (dim is not None and emb.shape[-1] != dim):
         problems.append(
-            f"{split}: files disagree with the manifest (rows {rows}, embedding_dim {dim}; embeddings "
+            f"{split}: files disagree with the manifest (rows {rows}, crops {crops}, embedding_dim {dim}; embeddings "
             f"{emb.shape}, labels/status/done lengths {lengths['labels']}/{lengths['status']}/{lengths['done']}); "
             "the folder was changed after the run: rerun predict into a fresh folder"
         )
@@ -232,7 +256,7 @@ def inspect_split(path: Path, manifest: dict[str, Any], split: str, chunk_rows: 
     if expected_labels and expected_labels != label_counts:
         problems.append(f"{split}: label counts {label_counts} differ from the manifest's {expected_labels}")
     done = np.asarray(arrays.done)
-    zero, nonfinite = scan_rows(emb, chunk_rows) if emb.ndim == 2 else (np.zeros(0, np.int64),) * 2
+    zero, nonfinite = scan_rows(emb, chunk_rows) if emb.ndim in (2, 3) else (np.zeros(0, np.int64),) * 2
     not_done = np.flatnonzero(done == 0).astype(np.int64)
     zero_done = zero[done[zero] != 0] if len(done) == emb.shape[0] else zero
     if not_done.size:
@@ -281,7 +305,7 @@ def format_report(report: InspectReport) -> str:
     header = (
         f"{report.path}\n"
         f"encoder {m.get('encoder')} (weights {m.get('weights')}), frames {m.get('frames')}, "
-        f"img_size {m.get('img_size')}, embedding_dim {m.get('embedding_dim')}, dtype {m.get('dtype')}, "
+        f"img_size {m.get('img_size')}, crops {m.get('crops', 1)}, embedding_dim {m.get('embedding_dim')}, dtype {m.get('dtype')}, "
         f"complete {m.get('complete', False)}"
     )
 
@@ -333,8 +357,8 @@ def sample_embeddings(
     """A seeded sample of up to ``sample`` done, finite embedding rows over all splits, with their labels.
 
     Rows are drawn uniformly without replacement from the done rows of every split by
-    ``numpy.random.default_rng(seed)``; drawn rows holding NaN/Inf are dropped. Returns
-    ``(embeddings (k, D) float64, labels (k,) int64)``.
+    ``numpy.random.default_rng(seed)``; drawn rows holding NaN/Inf are dropped; a ten-crop row is
+    the mean of its crops. Returns ``(embeddings (k, D) float64, labels (k,) int64)``.
     """
     path = Path(path)
     manifest = read_manifest(path, require_complete=False)
@@ -346,7 +370,8 @@ def sample_embeddings(
     xs, ys = [], []
     for i, arrays in enumerate(opened):
         rows = candidates[i][picked[(picked >= offsets[i]) & (picked < offsets[i + 1])] - offsets[i]]
-        xs.append(np.asarray(arrays.embeddings[rows], dtype=np.float64))
+        x = np.asarray(arrays.embeddings[rows], dtype=np.float64)
+        xs.append(x.mean(axis=1) if x.ndim == 3 else x)  # k crops D -> k D
         ys.append(np.asarray(arrays.labels[rows], dtype=np.int64))
     x, y = np.concatenate(xs), np.concatenate(ys)
     finite = np.isfinite(x).all(axis=1)

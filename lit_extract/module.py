@@ -1,8 +1,8 @@
 """FrozenVideoEncoder: a frozen torchvision video encoder whose ``predict_step`` returns embeddings.
 
-Input batches hold uint8 clips (B, C, T, H, W) as the loader made them; conversion to float,
-scaling to [0, 1] and mean/std normalization run here, on the device, in float32 (the same
-arithmetic as the reference notebook's CPU code, so results match it).
+Input batches hold uint8 clips (B, C, T, H, W) as the loader made them (ten-crop: (B, 10, C, T, H, W));
+conversion to float, scaling to [0, 1] and mean/std normalization run here, on the device, in
+float32 (the same arithmetic as the reference notebook's CPU code, so results match it).
 """
 
 from __future__ import annotations
@@ -81,12 +81,16 @@ class FrozenVideoEncoder(pl.LightningModule):
         return self.encoder(x)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``), or of the native frames of a
-        ``--data.transform device`` batch (``batch["frames"]``, resized here)."""
+        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``); (B, crops, D) for ten-crop
+        clips (B, crops, C, T, H, W), whose crops go through the encoder as one batch of B * crops;
+        or of the native frames of a ``--data.transform device`` batch (``batch["frames"]``, resized here)."""
         if isinstance(batch, dict) and "frames" in batch:
             clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size)
             return self.encoder(self.normalize(clips))
         clips = batch["clips"] if isinstance(batch, dict) else batch[0]
+        if clips.ndim == 6:
+            embeddings = self(clips.flatten(0, 1))  # B*crops C T H W -> B*crops D
+            return embeddings.unflatten(0, clips.shape[:2])  # B crops D
         return self(clips)
 
     def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:

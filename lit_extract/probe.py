@@ -7,9 +7,13 @@ target ``y``, macro accuracy for ``category``) and tests that checkpoint on the 
 outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``, ``checkpoints/``) go to the
 trainer's log dir, ``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
 
+Ten-crop runs (``--data.crops 10``, embeddings (rows, 10, D)): the probe's input row is the mean
+of the row's ten crop embeddings, (D,), everywhere (statistics, training, validation, test).
+
 Test metrics (binary): clip-level AUROC, average precision, accuracy and F1 at 0.5; video-level
-AUROC (:func:`video_auroc`); frame-level AUROC (:func:`frame_auroc`) when UCF-Crime's temporal
-annotation file is given. Multi-class: macro accuracy and macro F1.
+AUROC and frame-level AUROC (when UCF-Crime's temporal annotation file is given), from
+:mod:`lit_extract.metrics` (which states the annotation file's 1-based inclusive frame convention).
+Multi-class: macro accuracy and macro F1.
 """
 
 from __future__ import annotations
@@ -35,110 +39,14 @@ from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassF1Score,
 )
-from torchmetrics.functional.classification import binary_auroc, binary_roc
+from torchmetrics.functional.classification import binary_roc
 
 from lit_extract.errors import LitExtractError, first_few
-from lit_extract.index import file_sha256, load_index, split_rows
-from lit_extract.manifest import SplitArrays, open_split, read_manifest, write_json_atomic
+from lit_extract.index import split_rows
+from lit_extract.manifest import SplitArrays, load_run_index, open_split, read_manifest, write_json_atomic
+from lit_extract.metrics import frame_auroc, read_annotations, video_auroc
 
 Target = Literal["y", "category"]
-
-
-# --- metrics: numpy in, float out -----------------------------------------------------------------
-
-
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` against 0/1 ``labels``; NaN when only one class is present."""
-    labels = np.asarray(labels)
-    if labels.size == 0 or labels.min() == labels.max():
-        return math.nan
-    return float(binary_auroc(torch.tensor(np.asarray(scores, dtype=np.float64)), torch.tensor(labels).long()))
-
-
-def video_auroc(scores: np.ndarray, labels: np.ndarray, videos: Sequence[str]) -> float:
-    """AUROC over videos: a video's score is the max of its clips' scores, its label the max of their labels."""
-    per_video = pd.DataFrame({"video": list(videos), "score": scores, "label": labels}).groupby("video").max()
-    return auroc(per_video["score"].to_numpy(), per_video["label"].to_numpy())
-
-
-def frame_scores(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_frames: int) -> np.ndarray:
-    """Score of every frame ``0..n_frames-1`` of one video from its clips ``[starts[i], ends[i])``.
-
-    A frame covered by clips gets the max of their scores. A frame covered by none (e.g. the tail
-    after the last full clip) gets the score of the nearest covered frame, the earlier one on a tie.
-    Returns ``(n_frames,)`` float64. Raises ``ValueError`` when no clip covers any frame.
-    """
-    frames = np.full(n_frames, -np.inf)
-    for score, start, end in zip(scores, starts, ends):
-        np.maximum(frames[start:end], score, out=frames[start:end])
-    covered = np.flatnonzero(np.isfinite(frames))
-    if covered.size == 0:
-        raise ValueError(f"no clip covers any of the {n_frames} frames")
-    missing = np.flatnonzero(~np.isfinite(frames))
-    if missing.size:
-        after = np.searchsorted(covered, missing)
-        left = covered[np.clip(after - 1, 0, covered.size - 1)]
-        right = covered[np.clip(after, 0, covered.size - 1)]
-        frames[missing] = frames[np.where(np.abs(missing - left) <= np.abs(right - missing), left, right)]
-    return frames
-
-
-def frame_labels(n_frames: int, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
-    """0/1 label of every frame of a video: 1 inside the inclusive ``[start, end]`` anomaly ranges."""
-    labels = np.zeros(n_frames, dtype=np.int64)
-    for start, end in ranges:
-        labels[max(start, 0) : min(end + 1, n_frames)] = 1
-    return labels
-
-
-def read_annotations(path: str | Path) -> dict[str, list[tuple[int, int]]]:
-    """UCF-Crime's ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``: video stem -> anomaly ranges.
-
-    Each line is ``<file> <category> <start1> <end1> <start2> <end2>``; ``-1 -1`` marks a missing
-    range (normal videos have none). Videos are keyed by file name without extension, so
-    ``Arson011_x264.mp4`` matches an index path ``/data/Arson/Arson011_x264.mp4``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise LitExtractError(f"{path}: annotation file not found (--data.annotations)")
-    annotations: dict[str, list[tuple[int, int]]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            bounds = [int(value) for value in fields[2:6]]
-        except ValueError:
-            bounds = []
-        if len(bounds) != 4:
-            raise LitExtractError(
-                f"{path}:{number}: expected '<file> <category> <start1> <end1> <start2> <end2>', got '{line.strip()}'"
-            )
-        ranges = [(s, e) for s, e in (bounds[:2], bounds[2:]) if s >= 0 and e >= 0]
-        annotations[Path(fields[0]).stem] = ranges
-    return annotations
-
-
-def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: dict[str, list[tuple[int, int]]]) -> float:
-    """The standard UCF-Crime metric: AUROC over all frames of all videos in ``rows``.
-
-    ``rows`` are index rows (``path, start_frame, end_frame, n_frames``) aligned with the clip
-    ``scores``; frame scores come from :func:`frame_scores`, labels from the ``annotations`` of
-    :func:`read_annotations`. Raises :class:`LitExtractError` when a video has no annotation line.
-    """
-    stems = rows["path"].map(lambda p: Path(p).stem)
-    unannotated = sorted(set(stems) - set(annotations))
-    if unannotated:
-        raise LitExtractError(
-            f"{len(unannotated)} test video(s) have no line in the annotation file: {first_few(unannotated, 3)}"
-        )
-    all_scores, all_labels = [], []
-    for _, clips in rows.assign(stem=stems, score=scores).groupby("path", sort=False):
-        n_frames = int(clips["n_frames"].iloc[0])
-        all_scores.append(frame_scores(clips["score"].to_numpy(), clips["start_frame"].to_numpy(),
-                                       clips["end_frame"].to_numpy(), n_frames))
-        all_labels.append(frame_labels(n_frames, annotations[clips["stem"].iloc[0]]))
-    return auroc(np.concatenate(all_scores), np.concatenate(all_labels))
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -147,14 +55,18 @@ def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: dict[str, l
 def standardization(embeddings: np.ndarray, chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and std (ddof=0) of a (rows, D) array, as float32 ``(D,)`` arrays.
 
+    A (rows, crops, D) array counts each row as the mean of its crops (float64).
+
     One pass in float64, ``chunk_rows`` rows at a time (memory stays at ``chunk_rows x D``
     whatever the number of rows): each chunk's mean and centred sum of squares are merged into the
     running ones (Chan et al.), which avoids the cancellation of ``E[x^2] - E[x]^2``. Constant
     dimensions get std 1 (they standardize to 0). Raises :class:`LitExtractError` on NaN or inf.
     """
-    count, mean, squares = 0, np.zeros(embeddings.shape[1]), np.zeros(embeddings.shape[1])
+    count, mean, squares = 0, np.zeros(embeddings.shape[-1]), np.zeros(embeddings.shape[-1])
     for start in range(0, embeddings.shape[0], chunk_rows):
-        chunk = np.array(embeddings[start : start + chunk_rows], dtype=np.float64)  # rows D
+        chunk = np.array(embeddings[start : start + chunk_rows], dtype=np.float64)  # rows D | rows crops D
+        if chunk.ndim == 3:
+            chunk = chunk.mean(axis=1)  # rows crops D -> rows D
         rows = len(chunk)
         chunk_mean = chunk.sum(axis=0) / rows
         chunk -= chunk_mean
@@ -172,7 +84,8 @@ class EmbeddingBatches(Dataset):
     """Standardized float32 batches read from a (rows, D) float16 memmap, one batch per item.
 
     Index with a sequence of row ids (what a ``BatchSampler`` yields) to get ``(x, target)``:
-    ``x`` (B, D) float32 = ``(embeddings[ids] - mean) / std``, ``target`` (B,) int64. Contiguous
+    ``x`` (B, D) float32 = ``(embeddings[ids] - mean) / std``; from a ten-crop (rows, crops, D)
+    memmap, ``embeddings[ids]`` is first averaged over its crops (float32); ``target`` (B,) int64. Contiguous
     ids are read as one slice; others are sorted first (memmap locality), so the batch comes back
     in ascending row order. Only the batch is ever converted; pickling (for worker processes)
     reopens the memmap instead of copying it.
@@ -191,7 +104,9 @@ class EmbeddingBatches(Dataset):
         ids = np.sort(np.asarray(ids, dtype=np.int64))
         contiguous = ids.size > 0 and ids[-1] - ids[0] + 1 == ids.size
         block = self.embeddings[ids[0] : ids[-1] + 1] if contiguous else self.embeddings[ids]
-        x = np.array(block, dtype=np.float32)  # B D, the only copy
+        x = np.array(block, dtype=np.float32)  # B D (or B crops D), the only copy
+        if x.ndim == 3:
+            x = x.mean(axis=1)  # B crops D -> B D
         x -= self.mean
         x *= self.scale
         return torch.from_numpy(x), torch.from_numpy(self.targets[ids])
@@ -214,7 +129,8 @@ class EmbeddingDataModule(LightningDataModule):
     Args:
         manifest: ``manifest_<encoder>.json`` written by ``predict`` (must be complete). Its
             ``index.path`` names the index CSV (videos need not exist), which gives each row's
-            video, category and frame range.
+            video, category and frame range. A ten-crop run's rows (crops, D) are read as the
+            mean over their crops, (D,).
         target: ``y`` (binary 0/1, from ``y_<split>.npy``) or ``category`` (multi-class; classes
             are the sorted train categories, see ``classes``).
         batch_size: rows per batch; a linear probe trains well on large batches.
@@ -265,16 +181,7 @@ class EmbeddingDataModule(LightningDataModule):
         return len(self.classes)
 
     def _load_index(self) -> pd.DataFrame:
-        entry = self.manifest.get("index", {})
-        path = Path(entry.get("path", ""))
-        if not path.is_file():
-            raise LitExtractError(f"{self.manifest_path}: its index {path} is missing; restore it next to the run")
-        if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
-            raise LitExtractError(
-                f"{path}: changed since the extraction in {self.manifest_path} (sha256 differs); "
-                "its rows would not line up with the embeddings"
-            )
-        return load_index(path, check_files=False)
+        return load_run_index(self.manifest_path, self.manifest)
 
     def rows(self, split: str) -> pd.DataFrame:
         """Index rows of ``split``, row ``i`` = embedding row ``i``."""
@@ -283,11 +190,13 @@ class EmbeddingDataModule(LightningDataModule):
     def open(self, split: str) -> SplitArrays:
         """Memory-map ``split``'s arrays; check they line up with the index."""
         arrays = open_split(self.manifest_path, split, self.manifest)
-        expected = len(self.rows(split))
-        if arrays.embeddings.shape != (expected, self.input_dim):
+        crops = self.manifest.get("crops", 1)
+        rows = len(self.rows(split))
+        expected = (rows, self.input_dim) if crops == 1 else (rows, crops, self.input_dim)
+        if arrays.embeddings.shape != expected:
             raise LitExtractError(
                 f"{self.manifest_path}: {split} embeddings are {arrays.embeddings.shape}, "
-                f"the index and manifest say ({expected}, {self.input_dim})"
+                f"the index and manifest say {expected}"
             )
         return arrays
 

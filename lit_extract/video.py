@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from torch.utils.data import get_worker_info
 
+from lit_extract.crops import TenCrop
 from lit_extract.errors import LitExtractError
 
 Decoder = Literal["opencv", "pyav"]
@@ -67,12 +68,15 @@ def decode_threads() -> int:
     return 1 if get_worker_info() is not None else 0
 
 
-def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int | None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_opencv(
+    path: str, wanted: set[int], last: int, img_size: int | None, crop: TenCrop | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
     Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
     frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`),
-    or BGR at native size when ``img_size`` is None.
+    or BGR at native size when ``img_size`` is None, or ``crop(frame)`` when a crop is
+    given (ten crops: BGR (10, img_size, img_size, 3)).
     """
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
     try:
@@ -85,12 +89,14 @@ def iter_frames_opencv(path: str, wanted: set[int], last: int, img_size: int | N
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
                     return
-                yield k, resize_frame(bgr, img_size)
+                yield k, resize_frame(bgr, img_size) if crop is None else crop(bgr)
     finally:
         capture.release()
 
 
-def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int | None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames_pyav(
+    path: str, wanted: set[int], last: int, img_size: int | None, crop: TenCrop | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``)."""
     try:
         import av
@@ -107,7 +113,8 @@ def iter_frames_pyav(path: str, wanted: set[int], last: int, img_size: int | Non
                 if k > last:
                     return
                 if k in wanted:
-                    yield k, resize_frame(frame.to_ndarray(format="bgr24"), img_size)
+                    bgr = frame.to_ndarray(format="bgr24")
+                    yield k, resize_frame(bgr, img_size) if crop is None else crop(bgr)
         except (av.error.FFmpegError, IndexError):
             return
 
@@ -175,11 +182,14 @@ def decode_clip_frames(
     img_size: int,
     decoder: Decoder = "opencv",
     outcome: VideoOutcome | None = None,
+    crop: TenCrop | None = None,
     native: bool = False,
 ) -> Iterator[tuple[int, list[Any], int]]:
     """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
     is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
     same frame: read them, never write to them (:func:`write_clip` copies them into a batch).
+    With a ``crop`` (:class:`lit_extract.crops.TenCrop`) each frame is ``crop(frame)``
+    instead, of shape ``crop.shape``; the video is still decoded once.
 
     ``native=True`` (the device transform): ``frames`` are BGR at the video's own size instead, and a
     frame with nothing to repeat is zeros of that size (2 x 2 when no frame could be read at all).
@@ -193,7 +203,7 @@ def decode_clip_frames(
         for k in ids[i]:
             last_use[k] = position
     cache: dict[int, Any] = {}
-    zeros: Any = None if native else np.zeros((img_size, img_size, 3), np.uint8)
+    zeros: Any = None if native else np.zeros((img_size, img_size, 3) if crop is None else crop.shape, np.uint8)
     next_clip = 0
 
     def emit_until(frame_limit: int) -> Iterator[tuple[int, list[Any], int]]:
@@ -212,7 +222,7 @@ def decode_clip_frames(
             next_clip += 1
 
     reader = FRAME_READERS[decoder]
-    for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size):
+    for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size, crop):
         outcome.frames_read += 1
         if native and zeros is None:
             zeros = np.zeros_like(frame)  # the video's own size

@@ -2,7 +2,8 @@
 
 Per split ``s`` of encoder ``e``, inside ``output_dir``:
 
-- ``emb_{e}_{s}.npy``   float16 (rows, D)  embeddings, row ``i`` = row ``i`` of split ``s`` in the index
+- ``emb_{e}_{s}.npy``   float16 (rows, D)  embeddings, row ``i`` = row ``i`` of split ``s`` in the index;
+  (rows, 10, D) with ten crops (``--data.crops 10``), crops in torchvision ``TenCrop`` order
 - ``y_{s}.npy``         int8    (rows,)    labels
 - ``status_{s}.npy``    uint8   (rows,)    0 ok, 1 some frames repeated, 2 video unreadable
 - ``done_{s}.npy``      uint8   (rows,)    1 once the row's bytes above are on disk (the resume record)
@@ -79,11 +80,12 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
 class SplitFiles:
     """One split's four output files, open for positioned writes of whole rows."""
 
-    def __init__(self, directory: Path, encoder: str, split: str, rows: int, dim: int) -> None:
+    def __init__(self, directory: Path, encoder: str, split: str, rows: int, dim: int, crops: int = 1) -> None:
         self.names = split_file_names(encoder, split)
         self.paths = {key: directory / name for key, name in self.names.items()}
         self.rows = rows
-        self.shapes = {key: (rows, dim) if key == "embeddings" else (rows,) for key in FILE_DTYPES}
+        row_shape = (dim,) if crops == 1 else (crops, dim)  # an embedding row: D, or crops x D
+        self.shapes = {key: (rows, *row_shape) if key == "embeddings" else (rows,) for key in FILE_DTYPES}
         self.offsets: dict[str, int] = {}
         self.row_bytes: dict[str, int] = {}
         self.fds: dict[str, int] = {}
@@ -116,7 +118,7 @@ class SplitFiles:
         for key, path in self.paths.items():
             array = np.load(path, mmap_mode="r")
             self.offsets[key] = int(array.offset)
-            self.row_bytes[key] = int(array.itemsize * (array.shape[1] if array.ndim == 2 else 1))
+            self.row_bytes[key] = int(array.itemsize * np.prod(array.shape[1:], dtype=np.int64))
             done = np.array(array, dtype=bool) if key == "done" else None
             del array
             self.fds[key] = os.open(path, os.O_RDWR)
@@ -203,7 +205,9 @@ class EmbeddingWriter(BasePredictionWriter):
             raise LitExtractError(problem)
         self.rows_done_before = 0
         for split, rows in data.split_sizes().items():
-            files = SplitFiles(self.output_dir, self.run["encoder"], split, rows, self.run["embedding_dim"])
+            files = SplitFiles(
+                self.output_dir, self.run["encoder"], split, rows, self.run["embedding_dim"], self.run["crops"]
+            )
             done = files.open()
             data.exclude_done(split, done)
             self.rows_done_before += int(done.sum())
@@ -226,9 +230,9 @@ class EmbeddingWriter(BasePredictionWriter):
         if self.overwrite:
             remove_outputs(directory)
         self._check_same_run(directory)
-        encoder, dim = self.run["encoder"], self.run["embedding_dim"]
-        splits = [SplitFiles(directory, encoder, split, rows, dim) for split, rows in split_sizes.items()]
-        check_free_space(directory, [(files.rows, dim) for files in splits if not files.exist()])
+        encoder, dim, crops = self.run["encoder"], self.run["embedding_dim"], self.run["crops"]
+        splits = [SplitFiles(directory, encoder, split, rows, dim, crops) for split, rows in split_sizes.items()]
+        check_free_space(directory, [(files.rows, dim * crops) for files in splits if not files.exist()])
         write_json_atomic(directory / RUN_FILE, self.run)
         for files in splits:
             if files.exist():
@@ -251,7 +255,9 @@ class EmbeddingWriter(BasePredictionWriter):
         # The index is identified by its content: a moved or renamed CSV is the same index.
         same = {
             "index": lambda old, new: (old or {}).get("sha256") == new["sha256"],
-            "transform": lambda old, new: (old or "exact") == new,  # folders from before the option: exact
+            # run.json from before these options existed: the exact path, one crop
+            "transform": lambda old, new: (old or "exact") == new,
+            "crops": lambda old, new: (old or 1) == new,
         }
         differing = [
             key for key in self.run
@@ -400,6 +406,8 @@ def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
         "frames": described["frames"],
         "img_size": described["img_size"],
         "transform": described["transform"],  # exact (CPU, notebook-identical) or device
+        "crops": described.get("crops", 1),
+        "resize_short": described.get("resize_short"),
         "mean": [float(v) for v in hparams.get("mean", ())],
         "std": [float(v) for v in hparams.get("std", ())],
         "embedding_dim": int(module.embedding_dim),

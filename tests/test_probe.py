@@ -24,14 +24,7 @@ from sklearn.metrics import (
 from lit_extract.cli import ProbeCLI, main
 from lit_extract.index import COLUMNS, file_sha256
 from lit_extract.manifest import split_file_names, write_json_atomic
-from lit_extract.probe import (
-    EmbeddingDataModule,
-    frame_auroc,
-    frame_scores,
-    read_annotations,
-    standardization,
-    video_auroc,
-)
+from lit_extract.probe import EmbeddingDataModule, standardization
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "probe.yaml"
 CLIPS_PER_VIDEO, CLIP_LEN = 4, 16
@@ -240,40 +233,3 @@ def test_bad_manifest_path_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2
     assert err.startswith("error: ") and "missing.json" in err and "\n" not in err
-
-
-def test_video_auroc_hand_example():
-    # Videos a, b, c, d take the max of their clips: a 0.9 (label 1), b 0.3 (0), c 0.4 (0), d 0.35 (1).
-    # Pairs (positive, negative): a>b, a>c, d>b, d<c, so 3 of 4 are ordered right.
-    scores = np.array([0.1, 0.9, 0.2, 0.3, 0.4, 0.05, 0.35, 0.2])
-    labels = np.array([0, 1, 0, 0, 0, 0, 1, 1])
-    videos = ["a", "a", "b", "b", "c", "c", "d", "d"]
-    assert video_auroc(scores, labels, videos) == pytest.approx(3 / 4)
-
-
-def test_frame_scores_take_max_of_covering_clips_and_nearest_clip_elsewhere():
-    # Clips [0,4) 0.2, [2,6) 0.8, [6,8) 0.1 over 10 frames; frames 8 and 9 take frame 7's score.
-    got = frame_scores(np.array([0.2, 0.8, 0.1]), np.array([0, 2, 6]), np.array([4, 6, 8]), 10)
-    np.testing.assert_allclose(got, [0.2, 0.2, 0.8, 0.8, 0.8, 0.8, 0.1, 0.1, 0.1, 0.1])
-
-
-def test_frame_scores_fill_gaps_from_nearest_clip_earlier_on_tie():
-    # Clips [2,4) 0.7 and [7,9) 0.3 over 10 frames. Frames 0-1 and 4 are nearest to frame 3 (0.7);
-    # frame 5 is 2 from frame 3 and 2 from frame 7: the earlier wins (0.7); frames 6 and 9 take 0.3.
-    got = frame_scores(np.array([0.7, 0.3]), np.array([2, 7]), np.array([4, 9]), 10)
-    np.testing.assert_allclose(got, [0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.3, 0.3, 0.3, 0.3])
-
-
-def test_frame_auroc_hand_example(tmp_path):
-    # Arson011 frame scores (see above): .2 .2 .8 .8 .8 .8 .1 .1 .1 .1, anomalous frames 2-3 and 7-9.
-    # Normal_003: four frames at .3, none anomalous.
-    # Positives: .8 .8 .1 .1 .1; negatives: .2 .2 .8 .8 .1 (Arson011) and .3 x4.
-    # Each .8 beats 7 negatives and ties 2 -> 8; each .1 ties 1 -> 0.5. AUROC = (2*8 + 3*0.5) / (5*9) = 7/18.
-    annotation = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
-    annotation.write_text("Arson011_x264.mp4  Arson  2  3  7  9\nNormal_003_x264.mp4  Normal  -1  -1  -1  -1\n")
-    rows = pd.DataFrame({
-        "path": ["/d/Arson/Arson011_x264.mp4"] * 3 + ["/d/Normal/Normal_003_x264.mp4"],
-        "start_frame": [0, 2, 6, 0], "end_frame": [4, 6, 8, 4], "n_frames": [10, 10, 10, 4],
-    })
-    scores = np.array([0.2, 0.8, 0.1, 0.3])
-    assert frame_auroc(scores, rows, read_annotations(annotation)) == pytest.approx(7 / 18)
