@@ -384,20 +384,22 @@ class EmbeddingWriter(BasePredictionWriter):
         }
         path = manifest_path(self.output_dir, self.run["encoder"])
         write_json_atomic(path, manifest)
-        print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
+        if computed == 0:
+            print(f"nothing to do: {total_rows} of {total_rows} rows already done -> {path}")
+        else:
+            print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
 
 
 def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
     """What makes two runs' rows interchangeable; a resumed run must match it exactly."""
     described = data.describe()
-    hparams = module.hparams
     return {
         "encoder": module.encoder_name,
         "weights": str(module.weights),
         "frames": described["frames"],
         "img_size": described["img_size"],
-        "mean": [float(v) for v in hparams.get("mean", ())],
-        "std": [float(v) for v in hparams.get("std", ())],
+        "mean": [float(v) for v in module.mean_used],  # what normalized the clips (explicit or the weights')
+        "std": [float(v) for v in module.std_used],
         "embedding_dim": int(module.embedding_dim),
         "index": described["index"],
     }

@@ -21,8 +21,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from lit_extract.cli import ProbeCLI, main
+from lit_extract.cli import main
 from lit_extract.index import COLUMNS, file_sha256
+from lit_extract.lightning_cli import ProbeCLI
 from lit_extract.manifest import split_file_names, write_json_atomic
 from lit_extract.probe import (
     EmbeddingDataModule,
