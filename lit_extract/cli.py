@@ -16,10 +16,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from lit_extract.errors import LitExtractError
 
 PROGRAM = "python -m lit_extract"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,26 @@ def one_line(exc: BaseException) -> str:
     return last[len(prefix):] if last.startswith(prefix) else last
 
 
+def parse_one_line(parse: Callable[[list[str]], T], args: list[str], known: Sequence[str]) -> T:
+    """``parse(args)``; a jsonargparse parse error becomes one :class:`LitExtractError` line that
+    suggests the closest of the ``known`` flags for an unknown one."""
+    from argparse import ArgumentError
+
+    from lit_extract.errors import parse_error_line
+
+    try:
+        return parse(args)
+    except ArgumentError as exc:
+        raise LitExtractError(parse_error_line(str(exc), known)) from None
+
+
+def function_flags(function: Callable[..., object]) -> list[str]:
+    """The ``--flags`` jsonargparse's ``CLI(function)`` accepts."""
+    import inspect
+
+    return ["--help", "--config", "--print_config", *(f"--{name}" for name in inspect.signature(function).parameters)]
+
+
 def run_predict(args: list[str]) -> None:
     """``predict``: see :func:`lit_extract.lightning_cli.run_predict`."""
     from lit_extract.lightning_cli import run_predict as run
@@ -148,7 +170,8 @@ def run_index(args: list[str]) -> None:
     doc = docstring_parser.parse(build_index.__doc__ or "")
     helps = {param.arg_name: param.description for param in doc.params}
     hints = typing.get_type_hints(build_index)
-    parser = ArgumentParser(prog=f"{PROGRAM} index", description=(doc.long_description or "").replace("``", ""))
+    parser = ArgumentParser(prog=f"{PROGRAM} index", description=(doc.long_description or "").replace("``", ""),
+                            exit_on_error=False)
     for name, param in inspect.signature(build_index).parameters.items():
         flag = "--" + name.replace("_", "-")
         if hints[name] is bool:  # --exact-frames / --no-exact-frames, no value
@@ -157,7 +180,7 @@ def run_index(args: list[str]) -> None:
             required = param.default is inspect.Parameter.empty
             default = None if required else param.default
             parser.add_argument(flag, type=hints[name], required=required, default=default, help=helps.get(name))
-    config = parser.parse_args(args)
+    config = parse_one_line(parser.parse_args, args, [a for a in parser._option_string_actions if a.startswith("--")])
     result = build_index(**{name: config[name] for name in inspect.signature(build_index).parameters})
     index = result.index
     print(video_clip_summary(index).to_string())
@@ -203,7 +226,8 @@ def run_inspect(args: list[str]) -> None:
             print(f"wrote {plot_embeddings(manifest, plot, sample=sample, seed=seed)}")
         return report.ok
 
-    ok = CLI(inspect, args=args, as_positional=True, prog=f"{PROGRAM} inspect")
+    ok = parse_one_line(lambda a: CLI(inspect, args=a, as_positional=True, prog=f"{PROGRAM} inspect", exit_on_error=False),
+                        args, function_flags(inspect))
     if not ok:
         sys.exit(1)
 
@@ -250,7 +274,7 @@ def run_demo(args: list[str]) -> None:
                                           "--trainer.default_root_dir", f"{root}/probe"])
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
 
-    CLI(demo, args=args, prog=f"{PROGRAM} demo")
+    parse_one_line(lambda a: CLI(demo, args=a, prog=f"{PROGRAM} demo", exit_on_error=False), args, function_flags(demo))
 
 
 # The commands, in the order of a first run. Adding a command = adding an entry here.

@@ -15,7 +15,6 @@ Lightning takes seconds.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_extract.data import ClipDataModule
 from lit_extract.encoders import encoder_names
-from lit_extract.errors import LitExtractError
+from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
 from lit_extract.progress import ClipProgressBar
@@ -119,22 +118,6 @@ def format_help(
 def option_strings(parser: LightningArgumentParser) -> list[str]:
     """Every ``--flag`` ``parser`` accepts."""
     return [option for option in parser._option_string_actions if option.startswith("--")]
-
-
-def parse_error_line(message: str, known: Sequence[str]) -> str:
-    """jsonargparse's error ``message`` as one line; unknown flags are named with the closest known one."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    prefix = "unrecognized arguments:"
-    if not lines or not lines[0].startswith(prefix):
-        return " ".join(lines)
-    unknown = [token.split("=", 1)[0] for token in lines[0][len(prefix):].split() if token.startswith("-")]
-    if not unknown:
-        return " ".join(lines)
-    parts = []
-    for flag in unknown:
-        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
-        parts.append(f"unknown option {flag}" + (f"; did you mean {close[0]}?" if close else ""))
-    return "; ".join(parts) + " (--help lists the options)"
 
 
 def set_help(parser: LightningArgumentParser, dest: str, text: str, *, append: bool = False) -> None:

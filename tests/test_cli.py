@@ -108,6 +108,8 @@ def test_probe_help_all_has_plain_section_titles_and_requires_only_options_witho
     [
         (["predict", "--data.batchsize", "4"], "--data.batchsize", "--data.batch_size"),
         (["fit", "--data.manifst", "m.json"], "--data.manifst", "--data.manifest"),
+        (["index", "--out", "i.csv", "--clip-length", "32"], "--clip-length", "--clip-len"),
+        (["inspect", "m.json", "--plott", "pca.png"], "--plott", "--plot"),
     ],
 )
 def test_mistyped_flag_ends_with_one_line_suggesting_the_closest_real_one(capsys, args, typed, meant):

@@ -7,6 +7,8 @@ values worked out by hand and written in the test.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from lit_extract.probe import (
     read_annotations,
     standardization,
     video_auroc,
+    write_outputs,
 )
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "probe.yaml"
@@ -278,3 +281,14 @@ def test_frame_auroc_hand_example(tmp_path):
     })
     scores = np.array([0.2, 0.8, 0.1, 0.3])
     assert frame_auroc(scores, rows, read_annotations(annotation)) == pytest.approx(7 / 18)
+
+
+def test_probe_outputs_are_readable_by_others_under_umask_022(tmp_path):
+    scores, labels = np.array([0.2, 0.9, 0.4]), np.array([0, 1, 0])
+    previous = os.umask(0o022)
+    try:
+        paths = write_outputs(tmp_path / "run", {"test_auroc": 1.0}, scores, labels)
+    finally:
+        os.umask(previous)
+    assert {path.name for path in paths} == {"metrics.json", "scores_test.npy", "roc_test.png"}
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths} == {path.name: 0o644 for path in paths}
