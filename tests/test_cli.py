@@ -211,12 +211,3 @@ def test_a_normal_run_prints_no_lightning_tips_or_inapplicable_warnings(request,
     for noise in ("Tip:", "litlogger", "litmodels", "tensorboardX", "log_every_n_steps", "UserWarning"):
         assert noise not in printed, noise
 
-
-def test_rerun_with_nothing_left_says_so_in_one_line(predict_run, dataset):
-    out, _ = predict_run
-    result = run_module(*predict_args(dataset, out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = sum(SPLIT_ROWS.values())
-    lines = result.stdout.splitlines()
-    assert f"nothing to do: {rows} of {rows} rows already done -> {out / 'manifest_r3d_18.json'}" in lines
-    assert "clips/s" not in result.stdout
