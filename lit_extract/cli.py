@@ -1,9 +1,11 @@
-"""Command line: ``python -m lit_extract {predict,probe,fit,test,index,inspect} ...``.
+"""Command line: ``python -m lit_extract <command> ...``; ``python -m lit_extract --help`` lists them.
 
-``predict`` and ``probe``/``fit``/``test`` are LightningCLI programs: every class argument is a
-flag (``--data.*``, ``--model.*``, ``--trainer.*``) and a ``--config`` YAML. ``index`` and
-``inspect`` are plain jsonargparse commands. Errors a user can fix are printed as one line
-``error: ...`` with exit status 2.
+The commands are one table, :data:`COMMANDS` (name -> description, usual invocation, runner):
+adding a command is adding an entry. ``predict`` and ``probe``/``fit``/``test`` are LightningCLI
+programs (:mod:`lit_extract.lightning_cli`); ``index``, ``inspect`` and ``demo`` are plain
+jsonargparse commands. Each runner imports what its command needs when it runs, so that
+``--help`` answers at once (importing torch and Lightning takes seconds). Errors a user can fix
+are printed as one line ``error: ...`` with exit status 2.
 """
 
 from __future__ import annotations
@@ -11,52 +13,60 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
-from lit_extract.data import ClipDataModule
 from lit_extract.errors import LitExtractError
-from lit_extract.module import FrozenVideoEncoder
-from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
-from lit_extract.writer import EmbeddingWriter
 
-COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo", "export")
+PROGRAM = "python -m lit_extract"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of ``python -m lit_extract``: what it does, how it is usually run, and its runner."""
+
+    description: str  # one line
+    example: str  # the most common invocation
+    run: Callable[[list[str]], object]  # called with the arguments after the command name
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch to the command named by ``argv[0]``; exit 2 with one line on a :class:`LitExtractError`."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in COMMANDS:
-        print(f"usage: python -m lit_extract {{{','.join(COMMANDS)}}} [--help] ...", file=sys.stderr)
-        sys.exit(0 if args and args[0] in ("-h", "--help") else 2)
+    if not args or args[0] in ("-h", "--help"):
+        print(overview(), file=sys.stdout if args else sys.stderr)
+        sys.exit(0 if args else 2)
     command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)} "
+              f"({PROGRAM} --help describes them)", file=sys.stderr)
+        sys.exit(2)
     quiet_known_warnings()
     show_warnings_on_stderr()
     try:
-        if command == "predict":
-            run_predict(rest)
-        elif command in ("probe", "fit", "test"):
-            run_probe(command, rest)
-        elif command == "index":
-            run_index(rest)
-        elif command == "inspect":
-            run_inspect(rest)
-        elif command == "demo":
-            run_demo(rest)
-        elif command == "export":
-            run_export(rest)
+        COMMANDS[command].run(rest)
     except LitExtractError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
 
 
+def overview() -> str:
+    """``python -m lit_extract --help``: every command with its description and usual invocation."""
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"usage: {PROGRAM} <command> [--help] ...", "",
+             "Clip embeddings from frozen torchvision video encoders, and linear probes on them.", "", "commands:"]
+    for name, command in COMMANDS.items():
+        lines.append(f"  {name:<{width}}  {command.description}")
+        lines.append(f"  {'':<{width}}  {command.example}")
+    lines += ["", f"{PROGRAM} <command> --help shows a command's options."]
+    return "\n".join(lines)
+
+
 def quiet_known_warnings() -> None:
-    """Silence Lightning warnings that do not apply to lit_extract's data path (each explained)."""
+    """Silence Lightning warnings and tips that do not apply to lit_extract (each explained)."""
     for message in (
         # main() hands LightningCLI the same arguments that are in sys.argv, on purpose.
         "LightningCLI's args parameter is intended",
@@ -69,8 +79,23 @@ def quiet_known_warnings() -> None:
         ".*isinstance.treespec, LeafSpec.",
         # More ranks than videos is fine: an idle rank still joins every barrier.
         "Total length of `DataLoader` across ranks is zero",
+        # The probe logs to CSV (metrics.csv) on purpose; TensorBoard is not a dependency.
+        "Starting from v1.9.0, `tensorboardX` has been removed",
+        # A probe epoch of a small dataset is a few steps; per-epoch metrics are logged anyway.
+        "The number of training batches .* is smaller than the logging interval",
     ):
         warnings.filterwarnings("ignore", message=f".*{message}")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)  # where Lightning's rank_zero_info logs (created here if not yet)
+        if not any(isinstance(f, DropPromotionalTips) for f in logger.filters):
+            logger.addFilter(DropPromotionalTips())
+
+
+class DropPromotionalTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
 
 
 def show_warnings_on_stderr() -> None:
@@ -95,116 +120,38 @@ def one_line(exc: BaseException) -> str:
     return last[len(prefix):] if last.startswith(prefix) else last
 
 
-class ClipProgressBar(TQDMProgressBar):
-    """Lightning's progress bar, one bar per split, with clips done and clips/s beside the batches."""
+def parse_one_line(parse: Callable[[list[str]], T], args: list[str], known: Sequence[str]) -> T:
+    """``parse(args)``; a jsonargparse parse error becomes one :class:`LitExtractError` line that
+    suggests the closest of the ``known`` flags for an unknown one."""
+    from argparse import ArgumentError
 
-    def __init__(self, refresh_rate: int = 1) -> None:
-        super().__init__(refresh_rate=refresh_rate)
-        self.clips: dict[int, int] = {}
+    from lit_extract.errors import parse_error_line
 
-    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
-        super().on_predict_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
-        splits = getattr(trainer.datamodule, "splits", None)
-        if batch_idx == 0 and splits:
-            self.predict_progress_bar.set_description(f"Extracting {splits[dataloader_idx]}")
-
-    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        self.clips[dataloader_idx] = self.clips.get(dataloader_idx, 0) + len(batch["rows"])
-        bar = self.predict_progress_bar
-        if bar is not None and self._should_update(batch_idx + 1, bar.total):
-            clips, elapsed = self.clips[dataloader_idx], bar.format_dict.get("elapsed") or 0.0
-            rate = f", {clips / elapsed:.1f} clips/s" if elapsed > 0 else ""
-            bar.set_postfix_str(f"clips={clips}{rate}", refresh=True)
+    try:
+        return parse(args)
+    except ArgumentError as exc:
+        raise LitExtractError(parse_error_line(str(exc), known)) from None
 
 
-class ExtractCLI(LightningCLI):
-    """``predict``: FrozenVideoEncoder over a ClipDataModule, written by an EmbeddingWriter."""
+def function_flags(function: Callable[..., object]) -> list[str]:
+    """The ``--flags`` jsonargparse's ``CLI(function)`` accepts."""
+    import inspect
 
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(EmbeddingWriter, "writer")
-        # The encoder checks T and the image size it will be fed; both come from the data.
-        parser.link_arguments("data.frames", "model.frames")
-        parser.link_arguments("data.img_size", "model.img_size")
-
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The trainer, with the clip-counting progress bar unless progress bars are turned off."""
-        trainer_config = self._get(self.config_init, "trainer", default={})
-        if trainer_config.get("enable_progress_bar", True) is not False:
-            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), ClipProgressBar()]
-        return super().instantiate_trainer(**kwargs)
+    return ["--help", "--config", "--print_config", *(f"--{name}" for name in inspect.signature(function).parameters)]
 
 
 def run_predict(args: list[str]) -> None:
-    """``python -m lit_extract predict --config configs/swin3d.yaml [--data.* --model.* --writer.* --trainer.*]``."""
-    ExtractCLI(
-        FrozenVideoEncoder,
-        ClipDataModule,
-        args=["predict", *args],
-        save_config_callback=None,
-        auto_configure_optimizers=False,  # a frozen encoder: no optimizer flags
-        seed_everything_default=0,  # nothing random in a frozen forward pass; a fixed seed, no warning
-        trainer_defaults={
-            "logger": False,  # the manifest records the run; no lightning_logs/ folder
-        },
-    )
+    """``predict``: see :func:`lit_extract.lightning_cli.run_predict`."""
+    from lit_extract.lightning_cli import run_predict as run
 
-
-class ProbeCLI(LightningCLI):
-    """``probe``/``fit``/``test``: LinearProbe on an EmbeddingDataModule, kept and stopped on ``val_metric``.
-
-    ``--checkpoint.*`` (ModelCheckpoint) and ``--early_stopping.*`` (EarlyStopping) watch
-    ``val_metric`` (val AUROC, or val macro accuracy for ``--data.target category``). After a test
-    the outputs of :func:`lit_extract.probe.write_outputs` go to ``trainer.log_dir``.
-    """
-
-    def __init__(self, args: list[str], run: bool = True) -> None:
-        super().__init__(
-            LinearProbe,
-            EmbeddingDataModule,
-            args=args,
-            run=run,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"description": "Linear probe on clip embeddings; outputs go to trainer.log_dir."},
-        )
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # The probe's width and number of classes come from the embeddings, never from the YAML.
-        parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
-        parser.set_defaults({
-            "checkpoint.monitor": "val_metric", "checkpoint.mode": "max", "checkpoint.filename": "best-{epoch}",
-            "early_stopping.monitor": "val_metric", "early_stopping.mode": "max",
-            "early_stopping.patience": 5,  # val AUROC is noisy from epoch to epoch; Lightning's 3 stops early
-        })
-
-    def after_test(self) -> None:
-        """Validate the tested weights, write the outputs and print the results table."""
-        trainer, model, data = self.trainer, self.model, self.datamodule
-        metrics = {name: float(trainer.callback_metrics[name]) for name in model.test_metrics.keys()}
-        tested = trainer.ckpt_path  # validate() below forgets it
-        trainer.validate(model, datamodule=data, verbose=False)
-        metrics = {model.val_metric_name: float(trainer.callback_metrics[model.val_metric_name]), **metrics}
-        if trainer.is_global_zero:  # one process writes the files
-            if model.binary:
-                metrics.update(grouped_metrics(model.test_scores, data))
-            paths = write_outputs(Path(trainer.log_dir), metrics, model.test_scores, data.targets("test"))
-            print(results_table(metrics))
-            print("\n".join(f"wrote {path}" for path in paths) + f"\ntested checkpoint {tested}")
+    run(args)
 
 
 def run_probe(command: str, args: list[str]) -> str:
-    """``probe``: fit, then test the best checkpoint, in one run; ``fit``/``test``: the LightningCLI
-    subcommands. Returns the run folder (``trainer.log_dir``)."""
-    if command != "probe":
-        return ProbeCLI([command, *args]).trainer.log_dir
-    cli = ProbeCLI(args, run=False)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best")
-    cli.after_test()
-    return cli.trainer.log_dir
+    """``probe``/``fit``/``test``: see :func:`lit_extract.lightning_cli.run_probe`; returns the run folder."""
+    from lit_extract.lightning_cli import run_probe as run
+
+    return run(command, args)
 
 
 def run_index(args: list[str]) -> None:
@@ -223,7 +170,8 @@ def run_index(args: list[str]) -> None:
     doc = docstring_parser.parse(build_index.__doc__ or "")
     helps = {param.arg_name: param.description for param in doc.params}
     hints = typing.get_type_hints(build_index)
-    parser = ArgumentParser(prog="python -m lit_extract index", description=(doc.long_description or "").replace("``", ""))
+    parser = ArgumentParser(prog=f"{PROGRAM} index", description=(doc.long_description or "").replace("``", ""),
+                            exit_on_error=False)
     for name, param in inspect.signature(build_index).parameters.items():
         flag = "--" + name.replace("_", "-")
         if hints[name] is bool:  # --exact-frames / --no-exact-frames, no value
@@ -232,11 +180,15 @@ def run_index(args: list[str]) -> None:
             required = param.default is inspect.Parameter.empty
             default = None if required else param.default
             parser.add_argument(flag, type=hints[name], required=required, default=default, help=helps.get(name))
-    config = parser.parse_args(args)
+    config = parse_one_line(parser.parse_args, args, [a for a in parser._option_string_actions if a.startswith("--")])
     result = build_index(**{name: config[name] for name in inspect.signature(build_index).parameters})
     index = result.index
     print(video_clip_summary(index).to_string())
     print(f"wrote {len(index)} clips of {index['path'].nunique()} videos to {result.out}")
+    val_fraction_given = any(arg == "--val-fraction" or arg.startswith("--val-fraction=") for arg in args)
+    if result.val_from_input and val_fraction_given:
+        print(f"note: --val-fraction {config['val_fraction']} ignored: the input already has a val split, kept as is",
+              file=sys.stderr)
     if not result.skipped.empty:
         reasons = [f"{row.path} ({row.reason})" for row in result.skipped.itertuples()]
         print(
@@ -274,7 +226,8 @@ def run_inspect(args: list[str]) -> None:
             print(f"wrote {plot_embeddings(manifest, plot, sample=sample, seed=seed)}")
         return report.ok
 
-    ok = CLI(inspect, args=args, as_positional=True, prog="python -m lit_extract inspect")
+    ok = parse_one_line(lambda a: CLI(inspect, args=a, as_positional=True, prog=f"{PROGRAM} inspect", exit_on_error=False),
+                        args, function_flags(inspect))
     if not ok:
         sys.exit(1)
 
@@ -321,7 +274,7 @@ def run_demo(args: list[str]) -> None:
                                           "--trainer.default_root_dir", f"{root}/probe"])
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
 
-    CLI(demo, args=args)
+    parse_one_line(lambda a: CLI(demo, args=a, prog=f"{PROGRAM} demo", exit_on_error=False), args, function_flags(demo))
 
 
 def run_export(args: list[str]) -> None:
@@ -353,4 +306,53 @@ def run_export(args: list[str]) -> None:
         """
         print(summary(export_features(manifest, format=format, out=out, annotations=annotations)))
 
-    CLI(export, args=args, as_positional=False, prog="python -m lit_extract export")
+    parse_one_line(
+        lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False),
+        args, function_flags(export),
+    )
+
+
+# The commands, in the order of a first run. Adding a command = adding an entry here.
+COMMANDS: dict[str, Command] = {
+    "demo": Command(
+        "the whole job on 20 synthetic videos, offline, in about a minute on a CPU",
+        f"{PROGRAM} demo",
+        run_demo,
+    ),
+    "index": Command(
+        "build the clip index (index_clips.csv) from a video folder",
+        f"{PROGRAM} index --root /data/UCF_Crime --out processed/index_clips.csv",
+        run_index,
+    ),
+    "predict": Command(
+        "extract clip embeddings with a frozen video encoder (resumable, multi-GPU)",
+        f"{PROGRAM} predict --config configs/swin3d.yaml",
+        run_predict,
+    ),
+    "inspect": Command(
+        "check a finished run: shapes, statistics, labels, statuses, missing rows, NaN/Inf",
+        f"{PROGRAM} inspect processed/manifest_swin3d_t.json",
+        run_inspect,
+    ),
+    "probe": Command(
+        "train a linear probe on the embeddings, then test its best checkpoint",
+        f"{PROGRAM} probe --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json",
+        lambda args: run_probe("probe", args),
+    ),
+    "fit": Command(
+        "only train the linear probe (LightningCLI fit)",
+        f"{PROGRAM} fit --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json",
+        lambda args: run_probe("fit", args),
+    ),
+    "test": Command(
+        "only test a probe checkpoint (LightningCLI test)",
+        f"{PROGRAM} test --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json "
+        "--ckpt_path best.ckpt",
+        lambda args: run_probe("test", args),
+    ),
+    "export": Command(
+        "per-video features, lists and gt-ucf.npy for RTFM / MGFN / UR-DMU (weakly-supervised VAD)",
+        f"{PROGRAM} export --manifest processed/manifest_swin3d_t.json --format rtfm --out features/",
+        run_export,
+    ),
+}

@@ -1,9 +1,11 @@
 """Registry of frozen torchvision video encoders: one small builder per name.
 
-Each builder is registered with the clip sizes its model accepts and returns the torchvision model
-with its classification head replaced by :class:`torch.nn.Identity`, plus the head's input width.
-:func:`build_encoder` checks the clip size first, then builds, freezes and wraps the result in an
-:class:`Encoder`. Nothing outside this file needs to know where a model keeps its head.
+Each builder is registered with its torchvision weights enum and the clip sizes its model accepts,
+and returns the torchvision model with its classification head replaced by
+:class:`torch.nn.Identity`, plus the head's input width. :func:`build_encoder` checks the clip size
+first, then builds, freezes and wraps the result in an :class:`Encoder`;
+:func:`default_normalization` reads the mean/std the encoder's ``DEFAULT`` weights expect from
+torchvision's own transforms. Nothing outside this file needs to know where a model keeps its head.
 
 ==============  =====  ==========  ============================
 name            D      min frames  clip size
@@ -20,6 +22,20 @@ mvit_v2_s       768    16          exactly 16 x 224 x 224
 
 D is read from each model (the replaced head's input width); the table is for reading only.
 The limits were found by running randomly initialised models on small clips (see each builder).
+
+Normalization and training clips of the ``DEFAULT`` weights (``weights.transforms()``; read by
+:func:`default_normalization`, so this table is for reading only):
+
+==============  ============================  ============================  =========
+name            mean (RGB, [0, 1] scale)      std                           crop
+==============  ============================  ============================  =========
+swin3d_t/_s/_b  (0.485, 0.456, 0.406)         (0.229, 0.224, 0.225)         224 x 224
+r3d_18          (0.43216, 0.394666, 0.37645)  (0.22803, 0.22145, 0.216989)  112 x 112
+mc3_18          same as r3d_18                same as r3d_18                112 x 112
+r2plus1d_18     same as r3d_18                same as r3d_18                112 x 112
+s3d             same as r3d_18                same as r3d_18                224 x 224
+mvit_v1_b/v2_s  (0.45, 0.45, 0.45)            (0.225, 0.225, 0.225)         224 x 224
+==============  ============================  ============================  =========
 """
 
 from __future__ import annotations
@@ -61,6 +77,7 @@ class _Entry:
     """A registered builder and the clip sizes (T, and H = W) its model accepts."""
 
     builder: HeadlessBuilder
+    weights_enum: type[WeightsEnum]  # torchvision's weights of this model: URL, transforms, meta
     min_frames: int
     min_img_size: int
     fixed_clip: tuple[int, int] | None  # (frames, img_size) the model is built for, if it takes no other
@@ -70,12 +87,17 @@ _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_encoder(
-    *, min_frames: int, min_img_size: int = 1, fixed_clip: tuple[int, int] | None = None
+    *,
+    weights_enum: type[WeightsEnum],
+    min_frames: int,
+    min_img_size: int = 1,
+    fixed_clip: tuple[int, int] | None = None,
 ) -> Callable[[HeadlessBuilder], HeadlessBuilder]:
-    """Register the decorated builder under its function name, with the clip sizes it accepts."""
+    """Register the decorated builder under its function name, with its torchvision weights enum
+    and the clip sizes it accepts."""
 
     def register(builder: HeadlessBuilder) -> HeadlessBuilder:
-        _REGISTRY[builder.__name__] = _Entry(builder, min_frames, min_img_size, fixed_clip)
+        _REGISTRY[builder.__name__] = _Entry(builder, weights_enum, min_frames, min_img_size, fixed_clip)
         return builder
 
     return register
@@ -84,6 +106,27 @@ def register_encoder(
 def encoder_names() -> list[str]:
     """The registered encoder names, sorted."""
     return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    """The registry entry of ``name``; an unknown name raises :class:`LitExtractError` listing the choices."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise LitExtractError(f"unknown encoder {name!r}; choose one of: {', '.join(encoder_names())}")
+    return entry
+
+
+def default_normalization(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``(mean, std)``, per RGB channel on the [0, 1] scale, that the ``DEFAULT`` weights of encoder
+    ``name`` were trained with, read from torchvision's ``weights.transforms()`` (nothing is downloaded).
+
+    Raises:
+        LitExtractError: unknown name.
+    """
+    transforms = _entry(name).weights_enum.DEFAULT.transforms()
+    mean = tuple(float(value) for value in transforms.mean)
+    std = tuple(float(value) for value in transforms.std)
+    return mean, std  # type: ignore[return-value]  # three channels each
 
 
 def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_size: int = 224) -> Encoder:
@@ -102,9 +145,7 @@ def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_s
         LitExtractError: unknown name, a clip size the model cannot take, or weights that cannot
             be downloaded, read or loaded.
     """
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise LitExtractError(f"unknown encoder {name!r}; choose one of: {', '.join(encoder_names())}")
+    entry = _entry(name)
     _check_clip(name, entry, frames, img_size)
     module, embedding_dim = entry.builder(weights)
     module.eval()
@@ -221,19 +262,19 @@ def _head_width(head: nn.Module) -> int:
 # Swin3D: PatchEmbed3d pads T, H, W up to the (2, 4, 4) patch, patch merging pads odd H, W, and
 # windows shrink to the token grid, so every T >= 1 and H = W >= 1 runs (tried T = 1..3 with
 # H = 1..64, and 10-17 x 100-250). The embedding is the mean of the last stage's normed tokens.
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.Swin3D_T_Weights, min_frames=1)
 def swin3d_t(weights: str) -> tuple[nn.Module, int]:
     """Swin3D-T without ``head`` (Linear): (B, 3, T, H, W) -> (B, 768) pooled tokens."""
     return _headless(video.swin3d_t, video.Swin3D_T_Weights, weights, head="head")
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.Swin3D_S_Weights, min_frames=1)
 def swin3d_s(weights: str) -> tuple[nn.Module, int]:
     """Swin3D-S without ``head`` (Linear): (B, 3, T, H, W) -> (B, 768) pooled tokens."""
     return _headless(video.swin3d_s, video.Swin3D_S_Weights, weights, head="head")
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.Swin3D_B_Weights, min_frames=1)
 def swin3d_b(weights: str) -> tuple[nn.Module, int]:
     """Swin3D-B without ``head`` (Linear): (B, 3, T, H, W) -> (B, 1024) pooled tokens."""
     return _headless(video.swin3d_b, video.Swin3D_B_Weights, weights, head="head")
@@ -242,19 +283,19 @@ def swin3d_b(weights: str) -> tuple[nn.Module, int]:
 # Video ResNets: every conv and max pool is padded and the final pool is adaptive, so a
 # 1 x 1 x 1 clip still runs (tried T = 1, 2 with H = 1..32). The embedding is the global average
 # of layer4, which ``fc`` used to classify.
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.R3D_18_Weights, min_frames=1)
 def r3d_18(weights: str) -> tuple[nn.Module, int]:
     """R3D-18 without ``fc``: (B, 3, T, H, W) -> (B, 512) pooled layer4 features."""
     return _headless(video.r3d_18, video.R3D_18_Weights, weights, head="fc")
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.MC3_18_Weights, min_frames=1)
 def mc3_18(weights: str) -> tuple[nn.Module, int]:
     """MC3-18 without ``fc``: (B, 3, T, H, W) -> (B, 512) pooled layer4 features."""
     return _headless(video.mc3_18, video.MC3_18_Weights, weights, head="fc")
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=video.R2Plus1D_18_Weights, min_frames=1)
 def r2plus1d_18(weights: str) -> tuple[nn.Module, int]:
     """R(2+1)D-18 without ``fc``: (B, 3, T, H, W) -> (B, 512) pooled layer4 features."""
     return _headless(video.r2plus1d_18, video.R2Plus1D_18_Weights, weights, head="fc")
@@ -264,7 +305,7 @@ def r2plus1d_18(weights: str) -> tuple[nn.Module, int]:
 # pool rounds down), then an unpadded AvgPool3d((2, 7, 7)) needs a 2 x 7 x 7 map: T >= 13 and
 # H = W >= 209 (T = 12 or H = 208 fail). ``classifier`` (Dropout + 1x1 Conv3d) becomes Identity,
 # so S3D.forward's mean over dims (2, 3, 4) averages the pooled (B, 1024, t, h, w) map to (B, 1024).
-@register_encoder(min_frames=13, min_img_size=209)
+@register_encoder(weights_enum=video.S3D_Weights, min_frames=13, min_img_size=209)
 def s3d(weights: str) -> tuple[nn.Module, int]:
     """S3D without ``classifier``: (B, 3, T, H, W) -> (B, 1024) averaged pooled features."""
     return _headless(video.s3d, video.S3D_Weights, weights, head="classifier")
@@ -273,13 +314,13 @@ def s3d(weights: str) -> tuple[nn.Module, int]:
 # MViT: the positional embedding (v1) and the pooling grid (v2) are sized when the model is built,
 # for 16 x 224 x 224 clips (torchvision's default and its pretrained weights); T = 8 or 17, or
 # H = 112 or 225, fail with shape errors. ``head`` (Dropout + Linear) reads the class token.
-@register_encoder(min_frames=16, fixed_clip=(16, 224))
+@register_encoder(weights_enum=video.MViT_V1_B_Weights, min_frames=16, fixed_clip=(16, 224))
 def mvit_v1_b(weights: str) -> tuple[nn.Module, int]:
     """MViT-v1-B without ``head``: (B, 3, 16, 224, 224) -> (B, 768) class token."""
     return _headless(video.mvit_v1_b, video.MViT_V1_B_Weights, weights, head="head")
 
 
-@register_encoder(min_frames=16, fixed_clip=(16, 224))
+@register_encoder(weights_enum=video.MViT_V2_S_Weights, min_frames=16, fixed_clip=(16, 224))
 def mvit_v2_s(weights: str) -> tuple[nn.Module, int]:
     """MViT-v2-S without ``head``: (B, 3, 16, 224, 224) -> (B, 768) class token."""
     return _headless(video.mvit_v2_s, video.MViT_V2_S_Weights, weights, head="head")

@@ -237,13 +237,15 @@ class IndexBuild:
     """The result of :func:`build_index`.
 
     ``index`` is the written CSV as :func:`load_index` returns it; ``skipped`` has columns
-    ``path, reason`` (one row per video left out); ``out`` and ``skipped_csv`` are the files written.
+    ``path, reason`` (one row per video left out); ``out`` and ``skipped_csv`` are the files written;
+    ``val_from_input`` is True when the input already had a val split (``val_fraction`` was not used).
     """
 
     index: pd.DataFrame
     skipped: pd.DataFrame
     out: Path
     skipped_csv: Path
+    val_from_input: bool = False
 
 
 def label_of(category: str) -> int:
@@ -589,9 +591,10 @@ def build_index(
     readable = [v for v in videos if v.path in infos]
     if not readable:
         raise LitExtractError(f"{sidecar}: none of the {len(videos)} videos could be read (reasons listed there); check the files")
+    val_from_input = any(video.split == "val" for video in readable)
     readable = assign_val(readable, val_fraction=val_fraction, seed=seed)
     index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride), out_path)
-    return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar)
+    return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar, val_from_input=val_from_input)
 
 
 def _check_build_arguments(*, clip_len: int, stride: int, val_fraction: float, workers: int) -> None:

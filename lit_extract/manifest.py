@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,14 @@ def split_file_names(encoder: str, split: str) -> dict[str, str]:
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as JSON so that readers see the old file or the whole new one."""
+    """Write ``payload`` as JSON so that readers see the old file or the whole new one.
+
+    The file gets the mode of any file the process creates (0644 under umask 022), not
+    ``tempfile.mkstemp``'s 0600: colleagues on a shared cluster can read it.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like open()
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2)

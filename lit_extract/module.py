@@ -2,7 +2,9 @@
 
 Input batches hold uint8 clips (B, C, T, H, W) as the loader made them (ten-crop: (B, 10, C, T, H, W));
 conversion to float, scaling to [0, 1] and mean/std normalization run here, on the device, in
-float32 (the same arithmetic as the reference notebook's CPU code, so results match it).
+float32 (the same arithmetic as the reference notebook's CPU code, so results match it). The
+mean/std default to what the encoder's weights were trained with
+(:func:`lit_extract.encoders.default_normalization`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from lit_extract.buffers import release_batch
 from lit_extract.device_transform import clips_from_native
-from lit_extract.encoders import build_encoder
+from lit_extract.encoders import build_encoder, default_normalization
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,16 +26,20 @@ class FrozenVideoEncoder(pl.LightningModule):
     """A torchvision video model with its head replaced by Identity, frozen, in eval mode.
 
     Args:
-        encoder: registry name (see ``lit_extract.encoders.encoder_names()``), e.g. ``swin3d_t``.
+        encoder: name of a registered encoder (:mod:`lit_extract.encoders`), e.g. ``swin3d_t``.
         weights: ``DEFAULT`` (torchvision's pretrained weights), ``none`` (random init) or a path
             to a local ``.pth`` state dict (for clusters without internet).
         frames: T of the clips it will see (linked from ``--data.frames``; checked against the
             encoder's minimum).
         img_size: H = W of the clips (linked from ``--data.img_size``).
-        mean: per-channel mean (RGB, on the [0, 1] scale) subtracted before the encoder.
-        std: per-channel std (RGB) divided by before the encoder.
+        mean: per-channel mean (RGB, on the [0, 1] scale) subtracted before the encoder; ``None`` =
+            the one the encoder's ``DEFAULT`` weights were trained with (ImageNet's for swin3d_*).
+        std: per-channel std (RGB) divided by before the encoder; ``None`` = the weights' own.
         channels_last: run the encoder in ``channels_last_3d`` memory format (faster convs on GPU).
         compile: wrap the encoder in ``torch.compile``.
+
+    Attributes:
+        mean_used, std_used: the mean and std actually applied (recorded in run.json and the manifest).
     """
 
     def __init__(
@@ -42,8 +48,8 @@ class FrozenVideoEncoder(pl.LightningModule):
         weights: str = "DEFAULT",
         frames: int = 8,
         img_size: int = 224,
-        mean: tuple[float, float, float] = IMAGENET_MEAN,
-        std: tuple[float, float, float] = IMAGENET_STD,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
@@ -59,8 +65,11 @@ class FrozenVideoEncoder(pl.LightningModule):
             self.encoder = self.encoder.to(memory_format=torch.channels_last_3d)
         if compile:
             self.encoder = torch.compile(self.encoder)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+        declared_mean, declared_std = default_normalization(encoder)
+        self.mean_used = tuple(float(v) for v in (declared_mean if mean is None else mean))
+        self.std_used = tuple(float(v) for v in (declared_std if std is None else std))
+        self.register_buffer("mean", torch.tensor(self.mean_used, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.std_used, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
         self.eval()
 
     def train(self, mode: bool = True) -> FrozenVideoEncoder:

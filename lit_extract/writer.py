@@ -393,13 +393,15 @@ class EmbeddingWriter(BasePredictionWriter):
         }
         path = manifest_path(self.output_dir, self.run["encoder"])
         write_json_atomic(path, manifest)
-        print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
+        if computed == 0:
+            print(f"nothing to do: {total_rows} of {total_rows} rows already done -> {path}")
+        else:
+            print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
 
 
 def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
     """What makes two runs' rows interchangeable; a resumed run must match it exactly."""
     described = data.describe()
-    hparams = module.hparams
     return {
         "encoder": module.encoder_name,
         "weights": str(module.weights),
@@ -408,8 +410,8 @@ def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
         "transform": described["transform"],  # exact (CPU, notebook-identical) or device
         "crops": described.get("crops", 1),
         "resize_short": described.get("resize_short"),
-        "mean": [float(v) for v in hparams.get("mean", ())],
-        "std": [float(v) for v in hparams.get("std", ())],
+        "mean": [float(v) for v in module.mean_used],  # what normalized the clips (explicit or the weights')
+        "std": [float(v) for v in module.std_used],
         "embedding_dim": int(module.embedding_dim),
         "index": described["index"],
     }

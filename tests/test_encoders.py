@@ -5,13 +5,16 @@ from __future__ import annotations
 import urllib.error
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
-from torchvision.models import video
+from torchvision.models import get_model_weights, video
 
-from lit_extract.encoders import Encoder, build_encoder, encoder_names
+from lit_extract.encoders import Encoder, build_encoder, default_normalization, encoder_names
 from lit_extract.errors import LitExtractError
+from lit_extract.reference import NotebookClipDataset
 
 # Where torchvision keeps each head, and that head's input width: known here independently of encoders.py.
 HEAD_WIDTH = {
@@ -189,3 +192,37 @@ def test_failed_download_of_default_weights_is_one_line_error(monkeypatch: pytes
     with pytest.raises(LitExtractError, match="--model.weights") as info:
         build_encoder("mc3_18", frames=4, img_size=32)
     assert video.MC3_18_Weights.DEFAULT.url in str(info.value)
+
+
+# --- normalization ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", encoder_names())
+def test_default_normalization_is_the_one_torchvision_declares_for_the_default_weights(name: str) -> None:
+    declared = get_model_weights(name).DEFAULT.transforms()
+    mean, std = default_normalization(name)
+    assert mean == pytest.approx(tuple(declared.mean), abs=0) and std == pytest.approx(tuple(declared.std), abs=0)
+
+
+@pytest.mark.parametrize(
+    "name, mean, std",
+    [
+        ("r3d_18", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
+        ("s3d", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
+        ("mvit_v2_s", (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
+    ],
+)
+def test_kinetics_trained_encoders_do_not_default_to_imagenet_statistics(name: str, mean, std) -> None:
+    assert default_normalization(name) == (mean, std)
+
+
+def test_swin3d_default_normalization_is_the_reference_notebooks() -> None:
+    notebook = NotebookClipDataset(pd.DataFrame(columns=["path", "start_frame", "end_frame", "y"]), T=8, img_size=224)
+    mean, std = default_normalization("swin3d_t")
+    np.testing.assert_array_equal(np.float32(mean), notebook.mean)
+    np.testing.assert_array_equal(np.float32(std), notebook.std)
+
+
+def test_default_normalization_of_an_unknown_encoder_lists_the_choices() -> None:
+    with pytest.raises(LitExtractError, match="unknown encoder 'r3d_19'.*r3d_18"):
+        default_normalization("r3d_19")

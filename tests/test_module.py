@@ -9,14 +9,33 @@ import torchvision
 from lit_extract.module import FrozenVideoEncoder
 
 
+def expected_normalization(clips: torch.Tensor, mean, std) -> np.ndarray:
+    """The notebook's float32 arithmetic on (B, C, T, H, W) uint8 clips."""
+    frames = clips.numpy().transpose(0, 2, 3, 4, 1)  # B T H W C, as the notebook held them
+    mean, std = np.array(mean, dtype=np.float32), np.array(std, dtype=np.float32)
+    return ((frames.astype(np.float32) / 255.0 - mean) / std).transpose(0, 4, 1, 2, 3)
+
+
 def test_normalize_is_bit_identical_to_the_notebook_arithmetic():
     clips = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # the notebook's
+    module = FrozenVideoEncoder("r3d_18", weights="none", frames=4, img_size=8, mean=mean, std=std)
+    np.testing.assert_array_equal(module.normalize(clips).numpy(), expected_normalization(clips, mean, std))
+
+
+def test_default_normalization_is_the_one_the_encoders_weights_declare():
+    clips = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
+    declared = torchvision.models.video.R3D_18_Weights.DEFAULT.transforms()
     module = FrozenVideoEncoder("r3d_18", weights="none", frames=4, img_size=8)
-    frames = clips.numpy().transpose(0, 2, 3, 4, 1)  # B T H W C, as the notebook held them
-    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-    expected = ((frames.astype(np.float32) / 255.0 - mean) / std).transpose(0, 4, 1, 2, 3)
-    np.testing.assert_array_equal(module.normalize(clips).numpy(), expected)
+    np.testing.assert_array_equal(module.normalize(clips).numpy(), expected_normalization(clips, declared.mean, declared.std))
+    assert (module.mean_used, module.std_used) == (tuple(declared.mean), tuple(declared.std))
+
+
+def test_explicit_mean_and_std_win_over_the_declared_ones():
+    module = FrozenVideoEncoder("r3d_18", weights="none", frames=4, img_size=8, mean=(0.5, 0.5, 0.5), std=(0.25, 0.5, 1.0))
+    assert (module.mean_used, module.std_used) == ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    white = torch.full((1, 3, 1, 8, 8), 255, dtype=torch.uint8)
+    np.testing.assert_array_equal(module.normalize(white)[0, :, 0, 0, 0].numpy(), np.float32([2.0, 1.0, 0.5]))
 
 
 def test_encoder_stays_frozen_and_in_eval_mode():

@@ -19,6 +19,7 @@ from lit_extract.index import load_index, split_rows
 from lit_extract.reference import NotebookClipDataset
 
 IMG, T = 32, 8
+NOTEBOOK_MEAN, NOTEBOOK_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # r3d_18's own weights declare others
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,7 @@ def predict_args(index: Path, weights: Path, out: Path, *extra: str) -> list[str
     return [
         "--data.index_path", str(index), "--data.img_size", str(IMG), "--data.frames", str(T),
         "--data.batch_size", "3", "--model.encoder", "r3d_18", "--model.weights", str(weights),
+        "--model.mean", str(NOTEBOOK_MEAN), "--model.std", str(NOTEBOOK_STD),
         "--writer.output_dir", str(out), "--trainer.accelerator", "cpu",
         "--trainer.enable_progress_bar", "false", *extra,
     ]
@@ -101,6 +103,12 @@ def test_manifest_is_complete_with_finite_float64_statistics(single_run, dataset
     assert stats["mean"] == pytest.approx(values.mean(), rel=1e-6)
     assert manifest["splits"]["train"]["label_counts"] == {"0": 5, "1": 5}
     assert manifest["index"]["path"] == str(dataset.resolve())
+
+
+def test_run_json_and_manifest_record_the_explicit_normalization(single_run):
+    for name in ("run.json", "manifest_r3d_18.json"):
+        recorded = json.loads((single_run / name).read_text())
+        assert (recorded["mean"], recorded["std"]) == (NOTEBOOK_MEAN, NOTEBOOK_STD), name
 
 
 def test_ddp_on_two_processes_writes_the_same_files(dataset, weights, single_run, tmp_path):

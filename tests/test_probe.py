@@ -7,6 +7,8 @@ values worked out by hand and written in the test.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,11 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from lit_extract.cli import ProbeCLI, main
+from lit_extract.cli import main
 from lit_extract.index import COLUMNS, file_sha256
+from lit_extract.lightning_cli import ProbeCLI
 from lit_extract.manifest import split_file_names, write_json_atomic
-from lit_extract.probe import EmbeddingDataModule, standardization
+from lit_extract.probe import EmbeddingDataModule, standardization, write_outputs
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "probe.yaml"
 CLIPS_PER_VIDEO, CLIP_LEN = 4, 16
@@ -233,3 +236,14 @@ def test_bad_manifest_path_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2
     assert err.startswith("error: ") and "missing.json" in err and "\n" not in err
+
+
+def test_probe_outputs_are_readable_by_others_under_umask_022(tmp_path):
+    scores, labels = np.array([0.2, 0.9, 0.4]), np.array([0, 1, 0])
+    previous = os.umask(0o022)
+    try:
+        paths = write_outputs(tmp_path / "run", {"test_auroc": 1.0}, scores, labels)
+    finally:
+        os.umask(previous)
+    assert {path.name for path in paths} == {"metrics.json", "scores_test.npy", "roc_test.png"}
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths} == {path.name: 0o644 for path in paths}

@@ -79,10 +79,12 @@ def test_killed_run_resumes_to_the_same_files(dataset, uninterrupted, tmp_path):
     assert read_outputs(out, SPLITS) == read_outputs(uninterrupted, SPLITS)
 
 
-def test_rerun_of_a_finished_run_computes_nothing(dataset, uninterrupted, capsys):
+def test_rerun_of_a_finished_run_computes_nothing_and_says_so_in_one_line(dataset, uninterrupted, capsys):
     before = read_outputs(uninterrupted, SPLITS)
     main(args(dataset, uninterrupted))
-    assert "0 computed now" in capsys.readouterr().out
+    rows = 6 * 6  # six videos of 112 frames, clips of 32 every 16
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"nothing to do: {rows} of {rows} rows already done -> {uninterrupted / 'manifest_r3d_18.json'}"]
     assert read_outputs(uninterrupted, SPLITS) == before
 
 

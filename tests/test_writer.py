@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import textwrap
 
 import numpy as np
+import pytest
 import torch
+from torchvision.models import get_model_weights
 
+from lit_extract.cli import main
 from lit_extract.index import load_index, split_rows
 from lit_extract.writer import EmbeddingWriter, SplitFiles, contiguous_runs
 
@@ -48,3 +53,30 @@ def test_rows_are_written_at_their_positions_whatever_the_batch_order(tmp_path):
     np.testing.assert_array_equal(np.load(files.paths["embeddings"]), expected.astype(np.float16))
     np.testing.assert_array_equal(np.load(files.paths["labels"]), np.arange(6) % 2)
     np.testing.assert_array_equal(np.load(files.paths["done"]), 1)
+
+
+@pytest.fixture
+def run_under_umask_022(small_dataset, tmp_path):
+    """A finished ``predict`` run (r3d_18, mean/std left to their defaults) made under umask 022."""
+    out = tmp_path / "out"
+    previous = os.umask(0o022)
+    try:
+        main(["predict", "--data.index_path", str(small_dataset), "--data.img_size", "16", "--data.num_workers", "0",
+              "--model.encoder", "r3d_18", "--model.weights", "none", "--writer.output_dir", str(out),
+              "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+    finally:
+        os.umask(previous)
+    return out
+
+
+def test_every_output_is_readable_by_others_under_umask_022(run_under_umask_022):
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in run_under_umask_022.iterdir()}
+    assert {"run.json", "manifest_r3d_18.json", "emb_r3d_18_train.npy"} <= set(modes)
+    assert modes == {name: 0o644 for name in modes}
+
+
+def test_run_json_and_manifest_record_the_encoders_declared_normalization(run_under_umask_022):
+    declared = get_model_weights("r3d_18").DEFAULT.transforms()
+    for name in ("run.json", "manifest_r3d_18.json"):
+        recorded = json.loads((run_under_umask_022 / name).read_text())
+        assert (recorded["mean"], recorded["std"]) == (list(declared.mean), list(declared.std)), name
