@@ -160,6 +160,7 @@ def iter_frames_opencv(
     fallback = False
     try:
         if not capture.isOpened():
+            log.gap(0, last)
             return
         fps = capture.get(cv2.CAP_PROP_FPS)
         ms_to_frame = fps / 1000 if np.isfinite(fps) and fps > 0 else 0.0
