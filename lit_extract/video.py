@@ -100,22 +100,19 @@ class DecodeLog:
     decoded: int = 0
     end: int = 0
     lost: list[list[int]] = field(default_factory=list)
-    recent: deque[int] = field(default_factory=lambda: deque(maxlen=4 * HOLD_BACK), repr=False, compare=False)
 
     def frame(self, k: int) -> None:
-        """Frame ``k`` was decoded (ids arrive ascending)."""
+        """Frame ``k`` was decoded (ids arrive ascending; every id skipped before it is in a gap)."""
         self.decoded += 1
-        self.end = max(self.end, k + 1)
-        self.recent.append(k)
+        self.end = k + 1
 
     def forget_from(self, k: int) -> None:
         """Drop what was recorded about frames ``k`` and later (they are about to be read again)."""
+        if self.end > k:  # every id in [k, end) was either decoded or lost
+            lost_since = sum(min(b, self.end - 1) - max(a, k) + 1 for a, b in self.lost if b >= k and a < self.end)
+            self.decoded -= self.end - k - lost_since
+            self.end = k
         self.lost = [[a, min(b, k - 1)] for a, b in self.lost if a < k]
-        if self.end > k:  # the frames decoded since k: ids ascend, so they are the last ones counted
-            while self.recent and self.recent[-1] >= k:
-                self.recent.pop()
-                self.decoded -= 1
-            self.end = self.recent[-1] + 1 if self.recent else min(self.end, k)
 
     def gap(self, first: int, last: int) -> None:
         """Frames ``first..last`` (inclusive) could not be decoded; merged with a touching range."""
@@ -169,8 +166,9 @@ def iter_frames_opencv(
                 fallback = True
                 break
             k = round(capture.get(cv2.CAP_PROP_POS_MSEC) * ms_to_frame)  # from the timestamp
-            log.gap(expected, min(k, last + 1) - 1)  # frames the decoder skipped without failing
-            k = max(k, expected)  # no usable timestamp (or a repeated one): counting
+            if k != expected:
+                log.gap(expected, min(k, last + 1) - 1)  # frames the decoder skipped without failing
+                k = max(k, expected)  # no usable timestamp (or a repeated one): counting
             if k > last:
                 break
             if k in wanted:
