@@ -254,7 +254,8 @@ def time_ceiling_processes(paths: list[Path], n_clips: int, args, processes: int
 
 
 def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
-    """:func:`time_workers` for lit_extract as of git ``ref``, in a child process that imports that version."""
+    """:func:`time_workers` for lit_extract as of git ``ref``, in a child process that imports that version;
+    ``workers=0``: :func:`time_project` (the in-process loader, on the first of ``cores``)."""
     import json
     import subprocess
     import sys
@@ -300,7 +301,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
     parser.add_argument("--before", metavar="GIT_REF",
-                        help="also time the loader of lit_extract as of this commit (workers part), in the same run")
+                        help="also time the loader of lit_extract as of this commit (project and workers parts), in the same run")
     parser.add_argument("--loader-only", nargs=3, metavar=("INDEX", "CLIPS", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--cores", nargs="+", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -313,7 +314,14 @@ def main() -> None:
         import json
 
         index_path, n_clips, workers = Path(args.loader_only[0]), int(args.loader_only[1]), int(args.loader_only[2])
-        print(json.dumps({"rate": time_workers(index_path, n_clips, args, workers, args.cores or cores)}))
+        if workers == 0:  # the in-process loader, one core, as the "project" part
+            os.sched_setaffinity(0, {(args.cores or cores)[0]})
+            cv2.setNumThreads(1)
+            torch.set_num_threads(1)
+            rate = time_project(index_path, n_clips, args, {})[0]
+        else:
+            rate = time_workers(index_path, n_clips, args, workers, args.cores or cores)
+        print(json.dumps({"rate": rate}))
         return
     os.sched_setaffinity(0, {cores[0]})  # one process, one core
     cv2.setNumThreads(1)
@@ -340,6 +348,9 @@ def main() -> None:
             rows = np.linspace(0, n_clips - 1, min(args.notebook_clips, n_clips)).round().astype(int)
             rates["notebook"], check = time_notebook(index, rows, args)
         if "project" in args.parts:
+            if args.before:  # the same loader as of --before, in a child process on the same core
+                wall = time_workers_before(args.before, index_path, n_clips, args, 0, [cores[0]])
+                rates["project before"] = (wall, float("nan"))
             rates["project"] = time_project(index_path, n_clips, args, check)
         if "ceiling" in args.parts:
             rates["ceiling"] = time_ceiling(paths, n_clips, args)
@@ -367,6 +378,7 @@ def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
     for name, (a, b), fmt in (
         ("project / notebook", ("project", "notebook"), "{:12.1f}x"),
         ("project / ceiling", ("project", "ceiling"), "{:12.1%}"),
+        ("project / before", ("project", "project before"), "{:12.1%}"),
     ):
         if a in rates and b in rates:
             print(f"{name:>24}  " + "  ".join(fmt.format(rates[a][i] / rates[b][i]) for i in (0, 1)))

@@ -11,7 +11,9 @@ Batches are :class:`lit_extract.buffers.ClipBatch` dicts (pinned when on GPU)::
                                         # (B, 10, C, T, H, W) with crops=10 (lit_extract.crops)
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
-     "status": uint8 (B,)}              # lit_extract.video.STATUS_*
+     "status": uint8 (B,),              # lit_extract.video.STATUS_*
+     "lost":   int64 (L, 3)}            # (row, first, last): frames first..last of that row's video
+                                        # could not be decoded (known when the batch was made)
 
 With ``transform="device"`` the workers do not resize, and ``"clips"`` is replaced by the
 sampled frames at native size, resized by the module on the device
@@ -52,6 +54,7 @@ from lit_extract.video import (
     VideoOutcome,
     VideoReadError,
     decode_clip_frames,
+    format_ranges,
     sample_frame_ids,
     write_clip,
     write_native_clip,
@@ -181,7 +184,9 @@ class VideoClipStream(IterableDataset):
                 if batch.full:
                     yield batch.take()
                 batch.add(frames, work.rows[i], clip_status)
+                batch.note_lost(work.path, work.rows[i], outcome.lost)
             self._report(outcome)
+            batch.note_lost(work.path, work.rows[i], outcome.lost)  # the batch holding its last clip
         if batch.filled:
             yield batch.take()
 
@@ -191,9 +196,9 @@ class VideoClipStream(IterableDataset):
             if self.on_error == "fail":
                 raise VideoReadError(f"{message}; fix or remove the file, or pass --data.on_error warn")
             log.warning(message)
-        elif outcome.clips_repeated or outcome.clips_unreadable:
+        elif outcome.lost or outcome.clips_repeated or outcome.clips_unreadable:
             log.warning(
-                f"{outcome.path}: frames from {outcome.first_unreadable_frame} on could not be read; "
+                f"{outcome.path}: frames {format_ranges(outcome.lost)} lost; "
                 f"{outcome.clips_repeated} clip(s) repeat frames (status 1), "
                 f"{outcome.clips_unreadable} clip(s) are zeros (status 2)"
             )
@@ -214,6 +219,7 @@ class _BatchBuilder:
         self.rows = np.empty(self.size, np.int64)
         self.status = np.empty(self.size, np.uint8)
         self.sizes = np.zeros((self.size, 2), np.int64)
+        self.lost: dict[str, tuple[int, list[list[int]]]] = {}  # video -> (a row of it here, lost ranges)
 
     @property
     def full(self) -> bool:
@@ -257,6 +263,14 @@ class _BatchBuilder:
         self.rows[i], self.status[i] = row, status
         self.filled += 1
 
+    def note_lost(self, path: str, row: int, lost: list[list[int]]) -> None:
+        """Send ``lost`` (a video's lost frame ranges so far) with this batch, which holds its clip ``row``.
+
+        A clip is emitted only after every range up to its last frame is known, so once a row is
+        written its video's ranges are too (the writer keeps them; a resumed run loses none)."""
+        if lost:
+            self.lost[path] = (int(row), [list(r) for r in lost])
+
     def take(self) -> ClipBatch:
         """The batch filled so far (its first ``filled`` clips), yielded without copies; starts a new one."""
         n, s = self.filled, self.stream
@@ -265,6 +279,8 @@ class _BatchBuilder:
             "rows": torch.from_numpy(rows),
             "y": torch.from_numpy(s.labels[rows].astype(np.int64, copy=False)),
             "status": torch.from_numpy(self.status[:n]),
+            "lost": torch.tensor([(row, a, b) for row, ranges in self.lost.values() for a, b in ranges],
+                                 dtype=torch.int64).reshape(-1, 3),
         }
         if self.native:
             items = {"frames": self.buffer[:n], "sizes": torch.from_numpy(self.sizes[:n]), **items}

@@ -14,7 +14,8 @@ under ``splits.<split>.files`` are relative to the manifest's folder. Layout::
                           "label_counts": {"0": 54009, "1": 52518},
                           "embedding_stats": {"min": ..., "max": ..., "mean": ..., "std": ...},
                           "status_counts": {"ok": ..., "repeated_frames": ..., "unreadable": ...},
-                          "affected_videos": {"/path/a.mp4": 2, ...}}},
+                          "affected_videos": {"/path/a.mp4": 2, ...},
+                          "lost_frames": {"/path/b.mp4": [[147, 147], [160, 191]], ...}}},
      "versions": {"lit_extract": ..., "torch": ..., ...}, "world_size": 1,
      "wall_time_s": ..., "rows_computed": ..., "clips_per_s": ...}
 """

@@ -3,6 +3,20 @@
 Frame ``k`` always means the ``k``-th frame of the video in presentation order (counted from 0),
 also for H.264 with B-frames: frames are read in order from the start, never by seeking.
 
+Damaged videos (a stretch of garbage bytes in an otherwise good file): frame identity comes from
+presentation timestamps, ``k = round((pts - stream.start_time) * time_base * average_rate)``, so a
+lost frame never shifts the frames after it. PyAV demuxes packet by packet and goes on after a
+packet that fails to decode; after any decode error (or a frame FFmpeg flags as corrupt) frames are
+dropped until the next clean keyframe, because until then they are predicted from damaged data
+(FFmpeg's concealment would show an earlier picture: silently the wrong frame). OpenCV reads
+sequentially by counting (timestamps checked on every frame, cheap: on clean files both agree,
+tests prove it for H.264 with B-frames and mp4v); when ``grab()`` fails before the last wanted
+frame, the last :data:`HOLD_BACK` frames before the failure are distrusted and the rest of the
+video is read by the PyAV path from the keyframe before them (bit-identical pixels: both are
+FFmpeg). Frames OpenCV's decoder conceals without failing can't be seen through OpenCV: use
+``--data.decoder pyav`` for footage known to be damaged. What was lost is recorded in a
+:class:`DecodeLog` (inclusive frame ranges), reported per video and listed in the manifest.
+
 Clip semantics (the reference notebook's): a clip ``[start, end)`` samples the frame ids
 ``start + round(linspace(0, n - 1, T))`` with ``n = max(1, end - start)``; each frame is converted
 BGR->RGB and resized to ``img_size x img_size`` with bilinear interpolation (cv2.INTER_LINEAR).
@@ -16,8 +30,10 @@ same integer arithmetic), so the result is the notebook's to the last bit; tests
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 import cv2
@@ -68,55 +84,199 @@ def decode_threads() -> int:
     return 1 if get_worker_info() is not None else 0
 
 
+HOLD_BACK = 4  # OpenCV: frames yielded only once this many later frames decoded (the decoder may
+# conceal the damaged frame just before a failure; B-frame reordering delays the failure a few frames)
+
+
+@dataclass
+class DecodeLog:
+    """What one pass of a reader found: frames decoded and the frame ranges that could not be.
+
+    ``lost`` holds inclusive ``[first, last]`` frame-id ranges, ascending and disjoint, of frames up
+    to the reader's ``last`` that could not be decoded (a damaged stretch, or the end of a file
+    shorter than its index). ``end`` is one past the highest frame id decoded.
+    """
+
+    decoded: int = 0
+    end: int = 0
+    lost: list[list[int]] = field(default_factory=list)
+
+    def frame(self, k: int) -> None:
+        """Frame ``k`` was decoded (ids arrive ascending; every id skipped before it is in a gap)."""
+        self.decoded += 1
+        self.end = k + 1
+
+    def forget_from(self, k: int) -> None:
+        """Drop what was recorded about frames ``k`` and later (they are about to be read again)."""
+        if self.end > k:  # every id in [k, end) was either decoded or lost
+            lost_since = sum(min(b, self.end - 1) - max(a, k) + 1 for a, b in self.lost if b >= k and a < self.end)
+            self.decoded -= self.end - k - lost_since
+            self.end = k
+        self.lost = [[a, min(b, k - 1)] for a, b in self.lost if a < k]
+
+    def gap(self, first: int, last: int) -> None:
+        """Frames ``first..last`` (inclusive) could not be decoded; merged with a touching range."""
+        if last < first:
+            return
+        if self.lost and first <= self.lost[-1][1] + 1:
+            self.lost[-1][1] = max(self.lost[-1][1], last)
+        else:
+            self.lost.append([first, last])
+
+
+def format_ranges(ranges: Sequence[Sequence[int]], limit: int = 5) -> str:
+    """``[[147, 147], [160, 191]]`` -> ``"147-147, 160-191"`` (at most ``limit`` ranges, then ``...``)."""
+    text = ", ".join(f"{a}-{b}" for a, b in ranges[:limit])
+    return text + (f", ... ({len(ranges)} ranges)" if len(ranges) > limit else "")
+
+
+def _convert(bgr: np.ndarray, img_size: int | None, crop: TenCrop | None) -> np.ndarray:
+    return resize_frame(bgr, img_size) if crop is None else crop(bgr)
+
+
 def iter_frames_opencv(
-    path: str, wanted: set[int], last: int, img_size: int | None, crop: TenCrop | None = None
+    path: str,
+    wanted: set[int],
+    last: int,
+    img_size: int | None,
+    crop: TenCrop | None = None,
+    log: DecodeLog | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` from frame 0 to ``last`` in order; yield ``(k, frame)`` for each ``k`` in ``wanted``.
 
-    Frames not in ``wanted`` are grabbed (decoded) but never converted. Stops early at the first
-    frame that can't be read. Frames are BGR (img_size, img_size, 3) uint8 (:func:`resize_frame`),
-    or BGR at native size when ``img_size`` is None, or ``crop(frame)`` when a crop is
-    given (ten crops: BGR (10, img_size, img_size, 3)).
+    ``k`` ascending, each the true frame id (see the module docstring for damaged files). Frames not
+    in ``wanted`` are grabbed (decoded) but never converted. Frames are BGR (img_size, img_size, 3)
+    uint8 (:func:`resize_frame`), or BGR at native size when ``img_size`` is None, or ``crop(frame)``
+    when a crop is given (ten crops: BGR (10, img_size, img_size, 3)). ``log`` (if given) records
+    what was decoded and lost.
     """
+    log = log if log is not None else DecodeLog()
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
+    held: deque[tuple[int, np.ndarray]] = deque()  # wanted frames not yet yielded (the last HOLD_BACK)
+    expected = 0  # the next frame id by counting
+    fallback = False
     try:
         if not capture.isOpened():
+            log.gap(0, last)
             return
-        for k in range(last + 1):
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        ms_to_frame = fps / 1000 if np.isfinite(fps) and fps > 0 else 0.0
+        while expected <= last:
             if not capture.grab():
-                return
+                fallback = True
+                break
+            k = round(capture.get(cv2.CAP_PROP_POS_MSEC) * ms_to_frame)  # from the timestamp
+            if k != expected:
+                log.gap(expected, min(k, last + 1) - 1)  # frames the decoder skipped without failing
+                k = max(k, expected)  # no usable timestamp (or a repeated one): counting
+            if k > last:
+                break
             if k in wanted:
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
-                    return
-                yield k, resize_frame(bgr, img_size) if crop is None else crop(bgr)
+                    fallback = True
+                    break
+                held.append((k, _convert(bgr, img_size, crop)))
+            log.frame(k)
+            expected = k + 1
+            while held and held[0][0] <= k - HOLD_BACK:
+                yield held.popleft()
     finally:
         capture.release()
+    if not fallback:
+        yield from held
+        return
+    # grab() failed before `last`: frames just before the failure may be concealed garbage, so
+    # they are read again, with the rest of the video, by the PyAV path (which sees decode errors).
+    resume = max(0, expected - HOLD_BACK)
+    log.forget_from(resume)
+    try:
+        yield from iter_frames_pyav(path, wanted, last, img_size, crop, log, start=resume)
+    except LitExtractError:  # no PyAV: what follows the failure is lost, as before
+        log.gap(resume, last)
+
+
+def _stream_rate(stream: Any) -> Fraction | None:
+    """Frames per second of a PyAV stream (average, else guessed), or None when it does not say."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return None
 
 
 def iter_frames_pyav(
-    path: str, wanted: set[int], last: int, img_size: int | None, crop: TenCrop | None = None
+    path: str,
+    wanted: set[int],
+    last: int,
+    img_size: int | None,
+    crop: TenCrop | None = None,
+    log: DecodeLog | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``)."""
+    """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``).
+
+    Packets are decoded one by one; a packet that fails to decode, and the frames predicted from
+    it up to the next clean keyframe, are lost (recorded in ``log``), the rest of the video is read.
+    ``start > 0`` seeks to the keyframe before frame ``start`` and yields frames from ``start`` on.
+    """
     try:
         import av
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise LitExtractError("--data.decoder pyav needs PyAV: pip install av") from exc
+    log = log if log is not None else DecodeLog()
+    expected = start
     try:
         container = av.open(path)
     except (av.error.FFmpegError, OSError):
+        log.gap(start, last)
         return
     with container:
         try:
             stream = container.streams.video[0]
-            for k, frame in enumerate(container.decode(stream)):
-                if k > last:
-                    return
-                if k in wanted:
-                    bgr = frame.to_ndarray(format="bgr24")
-                    yield k, resize_frame(bgr, img_size) if crop is None else crop(bgr)
+            base = stream.start_time or 0
+            to_frames = stream.time_base * _stream_rate(stream) if stream.time_base and _stream_rate(stream) else None
+            if start > 0 and to_frames is not None:
+                container.seek(base + int(start / to_frames), stream=stream, backward=True, any_frame=False)
+            # After a decode error (or a frame flagged corrupt) the frames that follow are predicted
+            # from damaged data: they are dropped until the first keyframe whose packet was decoded
+            # after the damage has come out (`recovery` is its pts; None = still waiting for one).
+            broken, recovery = False, None
+            packets = container.demux(stream)
+            while expected <= last:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, IndexError):  # the container itself is damaged here
+                    break
+                if broken and recovery is None and packet.is_keyframe:
+                    recovery = packet.pts
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    broken, recovery = True, None
+                    continue
+                for frame in frames:
+                    if frame.is_corrupt:
+                        broken, recovery = True, None
+                    if broken:
+                        if recovery is None or frame.pts != recovery:
+                            continue
+                        broken = False
+                    k = expected if frame.pts is None or to_frames is None else round((frame.pts - base) * to_frames)
+                    if k < expected:  # before `start` (after a seek), or a repeated timestamp
+                        continue
+                    log.gap(expected, min(k, last + 1) - 1)
+                    expected = k + 1
+                    if k > last:
+                        return
+                    log.frame(k)
+                    if k in wanted:
+                        yield k, _convert(frame.to_ndarray(format="bgr24"), img_size, crop)
         except (av.error.FFmpegError, IndexError):
-            return
+            pass
+        finally:
+            log.gap(expected, last)
 
 
 FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}
@@ -124,18 +284,25 @@ FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}
 
 @dataclass
 class VideoOutcome:
-    """What one pass over a video found: how far it could be read and how many clips suffered."""
+    """What one pass over a video found: which frames were lost and how many clips suffered."""
 
     path: str
     frames_read: int = 0  # number of wanted frames decoded
     clips_repeated: int = 0
     clips_unreadable: int = 0
-    first_unreadable_frame: int | None = None
+    first_unreadable_frame: int | None = None  # first lost frame id, None when nothing was lost
+    log: DecodeLog = field(default_factory=DecodeLog)
 
     @property
     def unreadable(self) -> bool:
         """True when no frame at all could be decoded."""
         return self.frames_read == 0
+
+    @property
+    def lost(self) -> list[list[int]]:
+        """Inclusive ``[first, last]`` ranges of frame ids (up to the last one a clip samples) that
+        could not be decoded, ascending; the ranges known so far while the video is being read."""
+        return self.log.lost
 
 
 def assemble_clip(frame_ids: Sequence[int], cache: dict[int, Any], zeros: Any) -> tuple[list[Any], int]:
@@ -222,15 +389,14 @@ def decode_clip_frames(
             next_clip += 1
 
     reader = FRAME_READERS[decoder]
-    for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size, crop):
+    for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size, crop, outcome.log):
         outcome.frames_read += 1
         if native and zeros is None:
             zeros = np.zeros_like(frame)  # the video's own size
         cache[k] = frame
         yield from emit_until(k)
+    outcome.first_unreadable_frame = outcome.lost[0][0] if outcome.lost else None
     if next_clip < len(order):
-        unread = [k for k in sorted(last_use) if k not in cache and last_use[k] >= next_clip]
-        outcome.first_unreadable_frame = unread[0] if unread else None
         yield from emit_until(np.iinfo(np.int64).max)
 
 

@@ -9,6 +9,8 @@ Per split ``s`` of encoder ``e``, inside ``output_dir``:
 - ``done_{s}.npy``      uint8   (rows,)    1 once the row's bytes above are on disk (the resume record)
 - ``run.json``          what is being written here (encoder, weights, frames, img_size, mean/std, D,
   index sha256); a rerun with different settings is refused unless ``overwrite``
+- ``lost_frames_{s}.{rank}.jsonl`` frame ranges of damaged videos that could not be decoded
+  (:mod:`lit_extract.lost_frames`), merged per video into the manifest
 - ``manifest_{e}.json`` written last, atomically, only when every row of every split is done
 
 Why positioned writes and not a shared ``np.memmap``: under DDP every process writes its own rows
@@ -46,6 +48,8 @@ from numpy.lib.format import open_memmap
 
 import lit_extract
 from lit_extract.errors import LitExtractError, first_few
+from lit_extract.lost_frames import PATTERN as LOST_FRAMES_PATTERN
+from lit_extract.lost_frames import LostFramesRecord, read_lost_frames, record_path
 from lit_extract.manifest import (
     STATUS_NAMES,
     embedding_stats,
@@ -82,6 +86,7 @@ class SplitFiles:
 
     def __init__(self, directory: Path, encoder: str, split: str, rows: int, dim: int, crops: int = 1) -> None:
         self.names = split_file_names(encoder, split)
+        self.split = split
         self.paths = {key: directory / name for key, name in self.names.items()}
         self.rows = rows
         row_shape = (dim,) if crops == 1 else (crops, dim)  # an embedding row: D, or crops x D
@@ -177,6 +182,7 @@ class EmbeddingWriter(BasePredictionWriter):
         self.files: dict[str, SplitFiles] = {}
         self.splits: list[str] = []
         self.unflushed: dict[str, list[np.ndarray]] = {}
+        self.lost: dict[str, LostFramesRecord] = {}  # lost frame ranges of damaged videos, per split
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.run: dict[str, Any] = {}
         self.started = self.last_flush = time.monotonic()
@@ -213,6 +219,7 @@ class EmbeddingWriter(BasePredictionWriter):
             self.rows_done_before += int(done.sum())
             self.files[split] = files
             self.unflushed[split] = []
+            self.lost[split] = LostFramesRecord(record_path(self.output_dir, split, trainer.global_rank))
         self.started = time.monotonic()
         self.last_flush = self.started
 
@@ -320,12 +327,16 @@ class EmbeddingWriter(BasePredictionWriter):
             for key, array in values.items():
                 files.write(key, int(rows[start]), array[start:stop])
         self.unflushed[split].append(rows)
+        if "lost" in batch:
+            self.lost[split].add(batch["lost"].numpy())
 
     def flush(self) -> None:
         """Sync written rows to disk, then mark them done."""
         if self.staged is not None:
             staged, self.staged = self.staged, None
             self._write(*staged)
+        for record in self.lost.values():
+            record.sync()  # before the rows they came with are marked done
         for split, pending in self.unflushed.items():
             if not pending:
                 continue
@@ -344,6 +355,8 @@ class EmbeddingWriter(BasePredictionWriter):
         self.flush()
         for files in self.files.values():
             files.close()
+        for record in self.lost.values():
+            record.close()
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         """Keep every finished row: a rerun resumes from them."""
@@ -434,12 +447,13 @@ def summarize_split(files: SplitFiles, paths: np.ndarray) -> dict[str, Any]:
         "embedding_stats": embedding_stats(np.load(files.paths["embeddings"], mmap_mode="r")),
         "status_counts": status_counts,
         "affected_videos": affected,
+        "lost_frames": read_lost_frames(files.paths["done"].parent, files.split, paths),  # video -> [[first, last], ...]
     }
 
 
 def remove_outputs(directory: Path) -> None:
     """Delete lit_extract's outputs in ``directory`` (only files it writes, nothing else)."""
-    patterns = ("emb_*_*.npy", "y_*.npy", "status_*.npy", "done_*.npy", "manifest_*.json", RUN_FILE)
+    patterns = ("emb_*_*.npy", "y_*.npy", "status_*.npy", "done_*.npy", "manifest_*.json", RUN_FILE, LOST_FRAMES_PATTERN)
     for pattern in patterns:
         for path in directory.glob(pattern):
             path.unlink()
