@@ -15,7 +15,8 @@ import pytest
 
 from lit_extract.cli import main
 from lit_extract.errors import LitExtractError
-from lit_extract.index import build_index, clip_ranges, load_index, probe_video, skipped_csv_path
+from lit_extract.index import load_index
+from lit_extract.scan import build_index, clip_ranges, probe_video, skipped_csv_path
 
 FPS = 25.0
 
