@@ -1,21 +1,30 @@
 """Building an index from a folder of videos: ``python -m lit_extract index``.
 
 Find the videos (one of three layouts) -> probe each for n_frames/fps in parallel, leaving out
-the unreadable ones -> carve val from train by video -> cut clips -> write the CSV (absolute
-paths) and ``<out stem>_skipped.csv``, checked by :func:`lit_extract.index.load_index` before it
-replaces ``out``. The format of the CSV is :mod:`lit_extract.index`'s.
+the unreadable ones (one warning per damaged video kept) -> carve val from train by video -> cut
+clips -> write the CSV (absolute paths) and ``<out stem>_skipped.csv``, checked by
+:func:`lit_extract.index.load_index` before it replaces ``out``. The format of the CSV is :mod:`lit_extract.index`'s.
+
+Frame counts: by default ``n_frames`` is the container header's count, checked by decoding the first
+frame. With ``exact_frames`` (or when the header has no count) every frame is decoded once, past
+damaged packets, with frame ids from timestamps (:func:`lit_extract.video.iter_frames_pyav`):
+``n_frames`` is the last decodable frame's id + 1, and the frames that could not be decoded are
+reported. The rule for damaged videos: one is kept when at least half of its frames decode (of
+``max(header count, n_frames)``), else it is left out like an unreadable one.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,10 +32,17 @@ import pandas as pd
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import COLUMNS, SPLITS, line_numbers, load_index, resolve_path
 
+if TYPE_CHECKING:
+    from lit_extract.video import DecodeLog
+
 LAYOUTS = ("auto", "ucf_crime", "tree", "csv")
 UCF_SPLIT_LISTS = {"train": "Anomaly_Train.txt", "test": "Anomaly_Test.txt"}
 NORMAL = "Normal"
 SKIPPED_COLUMNS = ("path", "reason")
+DAMAGED_COLUMNS = ("path", "header_frames", "n_frames", "decodable", "lost")
+READ_TO_THE_END = sys.maxsize  # `last` frame id for the frame readers: decode the whole file
+
+log = logging.getLogger(__name__)
 
 
 class UnreadableVideoError(LitExtractError):
@@ -45,10 +61,27 @@ class Video:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video: ``n_frames >= 1`` and ``fps`` (0.0 when it does not say)."""
+    """What is known of a video: ``n_frames >= 1`` (what the index uses) and ``fps`` (0.0 when the
+    container does not say); ``header_frames``, the container header's frame count (0 when it has
+    none); ``lost``, inclusive ``(first, last)`` ranges of frame ids below ``max(n_frames,
+    header_frames)`` that could not be decoded (known only when frames were counted by decoding;
+    a header that promises more frames than decode loses its tail).
+    """
 
     n_frames: int
     fps: float
+    header_frames: int = 0
+    lost: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def decodable(self) -> int:
+        """Frames that decode: every frame of ``max(n_frames, header_frames)`` not in ``lost``."""
+        return max(self.n_frames, self.header_frames) - sum(last - first + 1 for first, last in self.lost)
+
+    @property
+    def damaged(self) -> bool:
+        """True when frames were lost or the header's count is not the number of frames (reported by ``index``)."""
+        return bool(self.lost) or 0 < self.header_frames != self.n_frames
 
 
 @dataclass(frozen=True)
@@ -57,7 +90,9 @@ class IndexBuild:
 
     ``index`` is the written CSV as :func:`load_index` returns it; ``skipped`` has columns
     ``path, reason`` (one row per video left out); ``out`` and ``skipped_csv`` are the files written;
-    ``val_from_input`` is True when the input already had a val split (``val_fraction`` was not used).
+    ``val_from_input`` is True when the input already had a val split (``val_fraction`` was not used);
+    ``damaged`` has columns ``DAMAGED_COLUMNS``, one row per video kept whose decodable frames differ
+    from its header (``lost``: ranges as ``"147-147, 160-191"``).
     """
 
     index: pd.DataFrame
@@ -65,6 +100,7 @@ class IndexBuild:
     out: Path
     skipped_csv: Path
     val_from_input: bool = False
+    damaged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DAMAGED_COLUMNS)))
 
 
 def label_of(category: str) -> int:
@@ -255,11 +291,13 @@ def find_videos(
 
 
 def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
-    """``n_frames`` and ``fps`` of one video, from the container header (OpenCV).
+    """``n_frames`` and ``fps`` of one video: from the container header (OpenCV), or by decoding.
 
-    With ``exact_frames`` (or when the header has no frame count) frames are counted by decoding
-    them all; otherwise only the first frame is decoded, as a check. Raises
-    :class:`UnreadableVideoError` when the file cannot be opened or has no decodable frame.
+    With ``exact_frames`` (or when the header has no frame count) every frame is decoded
+    (:func:`decode_all_frames`): ``n_frames`` = last decodable frame id + 1, ``lost`` = the frames
+    that could not be decoded. Otherwise ``n_frames`` is the header's count and only the first frame
+    is decoded, as a check. Raises :class:`UnreadableVideoError` when the file cannot be opened, has
+    no decodable frame, or (counted by decoding) fewer than half of its frames decode.
     """
     import cv2  # imported here: loading and validating an index does not need OpenCV
 
@@ -268,19 +306,69 @@ def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
         if not capture.isOpened():
             raise UnreadableVideoError("cannot open (not a video, truncated, or a codec OpenCV lacks)")
         fps = float(capture.get(cv2.CAP_PROP_FPS))
+        fps = fps if math.isfinite(fps) and fps > 0 else 0.0
         header = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        header = int(header) if math.isfinite(header) else 0
-        if exact_frames or header <= 0:
-            n_frames = 0
-            while capture.grab():
-                n_frames += 1
-        else:
-            n_frames = header if capture.grab() else 0
+        header = max(int(header), 0) if math.isfinite(header) else 0
+        if not exact_frames and header > 0:
+            if not capture.grab():
+                raise UnreadableVideoError("no decodable frames")
+            return VideoInfo(header, fps, header)
     finally:
         capture.release()
-    if n_frames <= 0:
+    return counted_video_info(decode_all_frames(path), header, fps)
+
+
+def decode_all_frames(path: Path) -> DecodeLog:
+    """Decode every frame of ``path`` once, in order, past damaged packets, frame ids from timestamps
+    (:func:`lit_extract.video.iter_frames_pyav`); the log says which frames decoded and which were
+    lost (its last range runs to :data:`READ_TO_THE_END`: the end of the file). Without PyAV, OpenCV's
+    ``grab()`` counts frames up to the first one it refuses (no lost ranges known)."""
+    from lit_extract.video import DecodeLog, iter_frames_pyav  # imported here: video.py loads torch
+
+    decoded = DecodeLog()
+    try:
+        for _ in iter_frames_pyav(str(path), set(), READ_TO_THE_END, None, log=decoded):
+            pass  # no frame is wanted: the log is the result
+    except LitExtractError:  # no PyAV installed
+        import cv2
+
+        decoded = DecodeLog()
+        capture = cv2.VideoCapture(str(path))
+        try:
+            while capture.grab():
+                decoded.frame(decoded.end)
+        finally:
+            capture.release()
+    return decoded
+
+
+def counted_video_info(decoded: DecodeLog, header: int, fps: float) -> VideoInfo:
+    """The :class:`VideoInfo` of a video whose frames were all decoded (``decoded``), ``header`` its
+    header's frame count (0: none). Raises :class:`UnreadableVideoError` when no frame decodes or
+    fewer than half of ``max(header, n_frames)`` do (the video is left out)."""
+    from lit_extract.video import format_ranges
+
+    if decoded.end == 0:
         raise UnreadableVideoError("no decodable frames")
-    return VideoInfo(n_frames, fps if math.isfinite(fps) and fps > 0 else 0.0)
+    frames = max(header, decoded.end)  # the header may promise frames past the last decodable one
+    lost = tuple((first, last) for first, last in decoded.lost if last < decoded.end)
+    lost += ((decoded.end, frames - 1),) if frames > decoded.end else ()  # the missing tail
+    info = VideoInfo(decoded.end, fps, header, lost)
+    if 2 * info.decodable < frames:
+        raise UnreadableVideoError(
+            f"only {info.decodable} of {frames} frames decode (frames {format_ranges(lost)} lost); "
+            "a video is indexed when at least half of it decodes"
+        )
+    return info
+
+
+def damaged_line(path: Path, info: VideoInfo) -> str:
+    """The warning about a damaged video kept in the index: header count, decodable count, lost ranges."""
+    from lit_extract.video import format_ranges
+
+    header = f"header says {info.header_frames} frames" if info.header_frames else "header has no frame count"
+    lost = f" (frames {format_ranges(info.lost)} lost)" if info.lost else ""
+    return f"{path}: {header}, {info.decodable} decode{lost}; indexed with n_frames={info.n_frames}"
 
 
 def probe_videos(
@@ -377,6 +465,9 @@ def build_index(
     Category ``Normal`` is y=0, every other category y=1. ``val`` is drawn from ``train`` by video,
     per category, unless the input already has a val split. Paths in the CSV are absolute.
     Unreadable videos are left out and listed in ``<out stem>_skipped.csv`` (always written).
+    With ``exact_frames``, a damaged video is kept when at least half of its frames decode (its
+    ``n_frames`` is then its last decodable frame + 1), with one warning naming its header count,
+    decodable count and lost frame ranges; below half it is left out like an unreadable one.
 
     Args:
         out: index CSV to write (its folder is created).
@@ -388,7 +479,8 @@ def build_index(
         split_dir: folder with Anomaly_Train.txt / Anomaly_Test.txt (default: searched under root).
         layout: how videos are arranged; auto detects it.
         videos_csv: CSV listing the videos (columns path,split,category[,y]).
-        exact_frames: count frames by decoding, for containers whose header lies (slow).
+        exact_frames: count frames by decoding them all, past damaged packets, for containers whose
+            header lies (slow); videos whose decodable frames differ from the header are reported.
         workers: videos probed in parallel.
         ext: video file extension to look for.
         progress: show a progress bar while probing.
@@ -408,12 +500,20 @@ def build_index(
     sidecar = skipped_csv_path(out_path)
     skipped_table.to_csv(sidecar, index=False)
     readable = [v for v in videos if v.path in infos]
+    damaged = [(video.path, infos[video.path]) for video in readable if infos[video.path].damaged]
+    for path, info in damaged:  # in index order, after the progress bar
+        log.warning(damaged_line(path, info))
+    damaged_table = pd.DataFrame(
+        [(str(p), i.header_frames, i.n_frames, i.decodable, ", ".join(f"{a}-{b}" for a, b in i.lost)) for p, i in damaged],
+        columns=list(DAMAGED_COLUMNS),
+    )
     if not readable:
         raise LitExtractError(f"{sidecar}: none of the {len(videos)} videos could be read (reasons listed there); check the files")
     val_from_input = any(video.split == "val" for video in readable)
     readable = assign_val(readable, val_fraction=val_fraction, seed=seed)
     index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride), out_path)
-    return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar, val_from_input=val_from_input)
+    return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar,
+                      val_from_input=val_from_input, damaged=damaged_table)
 
 
 def _check_build_arguments(*, clip_len: int, stride: int, val_fraction: float, workers: int) -> None:
