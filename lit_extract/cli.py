@@ -165,7 +165,8 @@ def run_index(args: list[str]) -> None:
     from jsonargparse import ActionYesNo, ArgumentParser
 
     from lit_extract.errors import first_few
-    from lit_extract.index import build_index, video_clip_summary
+    from lit_extract.index import video_clip_summary
+    from lit_extract.scan import build_index
 
     doc = docstring_parser.parse(build_index.__doc__ or "")
     helps = {param.arg_name: param.description for param in doc.params}
@@ -248,7 +249,8 @@ def run_demo(args: list[str]) -> None:
     from jsonargparse import CLI
 
     from lit_extract.demo import write_demo_videos
-    from lit_extract.index import build_index, video_clip_summary
+    from lit_extract.index import video_clip_summary
+    from lit_extract.scan import build_index
 
     def demo(root: str = "demo_data", probe: bool = True) -> None:
         """Run the whole job on a small synthetic dataset (random-init r3d_18, CPU).

@@ -6,6 +6,9 @@ order. Relative ``path`` values are resolved against the folder that holds the C
 
 Row ``i`` of a split means the ``i``-th row of that split in CSV order; every output file of
 lit_extract is aligned with that order.
+
+This module is the format (read, validate, summarize); :mod:`lit_extract.scan` builds an index
+from a folder of videos.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class IndexValidationError(LitExtractError):
     """The index CSV is malformed or inconsistent; nothing has been written."""
 
 
-def _lines(df: pd.DataFrame, mask: pd.Series) -> str:
+def line_numbers(df: pd.DataFrame, mask: pd.Series) -> str:
     """CSV line numbers (header is line 1) of the rows selected by ``mask``."""
     return first_few([int(i) + 2 for i in df.index[mask]])
 
@@ -55,7 +58,7 @@ def load_index(path: str | Path, *, check_files: bool = True) -> pd.DataFrame:
     _check_columns(path, df)
     df = df[list(COLUMNS)].copy()
     _check_values(path, df)
-    resolved = {video: str(_resolve(path.parent, video)) for video in df["path"].unique()}  # once per video
+    resolved = {video: str(resolve_path(path.parent, video)) for video in df["path"].unique()}  # once per video
     df["path"] = df["path"].map(resolved)
     _check_ranges(path, df)
     _check_duplicates(path, df)
@@ -65,7 +68,8 @@ def load_index(path: str | Path, *, check_files: bool = True) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _resolve(base: Path, video: str) -> Path:
+def resolve_path(base: Path, video: str) -> Path:
+    """``video`` as written in a CSV, made absolute: a relative path is read from ``base`` (the CSV's folder)."""
     video_path = Path(video)
     return video_path if video_path.is_absolute() else (base / video_path).resolve()
 
@@ -85,7 +89,7 @@ def _check_values(path: Path, df: pd.DataFrame) -> None:
     for column in ("split", "category", "path"):
         empty = df[column].astype(str).str.strip() == ""
         if empty.any():
-            raise IndexValidationError(f"{path}: empty '{column}' at line(s) {_lines(df, empty)}; fill it in")
+            raise IndexValidationError(f"{path}: empty '{column}' at line(s) {line_numbers(df, empty)}; fill it in")
     for column in INT_COLUMNS + ("fps",):
         numeric = pd.to_numeric(df[column], errors="coerce")
         bad = numeric.isna()
@@ -94,35 +98,35 @@ def _check_values(path: Path, df: pd.DataFrame) -> None:
         if bad.any():
             kind = "an integer" if column in INT_COLUMNS else "a number"
             raise IndexValidationError(
-                f"{path}: '{column}' must be {kind} at line(s) {_lines(df, bad)}; fix those values"
+                f"{path}: '{column}' must be {kind} at line(s) {line_numbers(df, bad)}; fix those values"
             )
         df[column] = numeric.astype("int64" if column in INT_COLUMNS else "float64")
     unknown = ~df["split"].isin(SPLITS)
     if unknown.any():
         names = sorted(set(df.loc[unknown, "split"]))
         raise IndexValidationError(
-            f"{path}: unknown split name(s) {first_few(names)} at line(s) {_lines(df, unknown)}; "
+            f"{path}: unknown split name(s) {first_few(names)} at line(s) {line_numbers(df, unknown)}; "
             f"use {', '.join(SPLITS)}"
         )
     out_of_range = (df["y"] < -128) | (df["y"] > 127)
     if out_of_range.any():
-        raise IndexValidationError(f"{path}: 'y' must fit in int8 at line(s) {_lines(df, out_of_range)}")
+        raise IndexValidationError(f"{path}: 'y' must fit in int8 at line(s) {line_numbers(df, out_of_range)}")
 
 
 def _check_ranges(path: Path, df: pd.DataFrame) -> None:
     negative = df["start_frame"] < 0
     if negative.any():
-        raise IndexValidationError(f"{path}: start_frame < 0 at line(s) {_lines(df, negative)}")
+        raise IndexValidationError(f"{path}: start_frame < 0 at line(s) {line_numbers(df, negative)}")
     empty = df["end_frame"] <= df["start_frame"]
     if empty.any():
         raise IndexValidationError(
-            f"{path}: end_frame <= start_frame at line(s) {_lines(df, empty)} "
+            f"{path}: end_frame <= start_frame at line(s) {line_numbers(df, empty)} "
             "(end_frame is exclusive); fix or drop those clips"
         )
     past_end = df["end_frame"] > df["n_frames"]
     if past_end.any():
         raise IndexValidationError(
-            f"{path}: end_frame > n_frames at line(s) {_lines(df, past_end)}; "
+            f"{path}: end_frame > n_frames at line(s) {line_numbers(df, past_end)}; "
             "the clip runs past the end of its video: fix n_frames or the clip range"
         )
 
@@ -132,7 +136,7 @@ def _check_duplicates(path: Path, df: pd.DataFrame) -> None:
     if duplicated.any():
         raise IndexValidationError(
             f"{path}: duplicate clip(s) (same path, start_frame, end_frame) at line(s) "
-            f"{_lines(df, duplicated)}; drop the repeats"
+            f"{line_numbers(df, duplicated)}; drop the repeats"
         )
 
 
@@ -183,442 +187,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------
-# Building an index from a folder of videos: ``python -m lit_extract index``.
-#
-# Find the videos (one of three layouts) -> probe each for n_frames/fps in parallel, leaving out
-# the unreadable ones -> carve val from train by video -> cut clips -> write the CSV (absolute
-# paths) and ``<out stem>_skipped.csv``, checked by :func:`load_index` before it replaces ``out``.
-# ---------------------------------------------------------------------------------------------
-# Imports of the build code stay in this block so it can be read (and moved) as one piece.
-import math  # noqa: E402
-import os  # noqa: E402
-import zlib  # noqa: E402
-from collections import Counter  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor, as_completed  # noqa: E402
-from dataclasses import dataclass, replace  # noqa: E402
-from pathlib import PurePosixPath  # noqa: E402
-from typing import Literal  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-LAYOUTS = ("auto", "ucf_crime", "tree", "csv")
-UCF_SPLIT_LISTS = {"train": "Anomaly_Train.txt", "test": "Anomaly_Test.txt"}
-NORMAL = "Normal"
-SKIPPED_COLUMNS = ("path", "reason")
-
-
-class UnreadableVideoError(LitExtractError):
-    """A video that cannot be indexed; the message is the reason written to the sidecar."""
-
-
-@dataclass(frozen=True)
-class Video:
-    """One video to index: absolute ``path``, its ``split`` (one of ``SPLITS``), ``category`` and label ``y``."""
-
-    path: Path
-    split: str
-    category: str
-    y: int
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video: ``n_frames >= 1`` and ``fps`` (0.0 when it does not say)."""
-
-    n_frames: int
-    fps: float
-
-
-@dataclass(frozen=True)
-class IndexBuild:
-    """The result of :func:`build_index`.
-
-    ``index`` is the written CSV as :func:`load_index` returns it; ``skipped`` has columns
-    ``path, reason`` (one row per video left out); ``out`` and ``skipped_csv`` are the files written;
-    ``val_from_input`` is True when the input already had a val split (``val_fraction`` was not used).
-    """
-
-    index: pd.DataFrame
-    skipped: pd.DataFrame
-    out: Path
-    skipped_csv: Path
-    val_from_input: bool = False
-
-
-def label_of(category: str) -> int:
-    """``y`` of a category: 0 for ``Normal`` (any case), 1 for every other (anomaly) category."""
-    return 0 if category.lower() == NORMAL.lower() else 1
-
-
-def clip_ranges(n_frames: int, clip_len: int, stride: int) -> list[tuple[int, int]]:
-    """``[start, end)`` of every clip of a video with ``n_frames >= 1`` frames.
-
-    Starts are ``0, stride, 2*stride, ...`` while ``start + clip_len <= n_frames``; a video shorter
-    than ``clip_len`` gets the one clip ``(0, n_frames)``. E.g. ``clip_ranges(70, 32, 16) ==
-    [(0, 32), (16, 48), (32, 64)]`` (frames 64..69 are in no clip).
-    """
-    if n_frames < clip_len:
-        return [(0, n_frames)]
-    return [(start, start + clip_len) for start in range(0, n_frames - clip_len + 1, stride)]
-
-
-def detect_layout(root: Path, split_dir: Path | None = None) -> str:
-    """The folder layout ``--layout auto`` picks for ``root``: ``ucf_crime`` if a split-list folder
-    is given or ``Anomaly_Train.txt`` / ``Anomaly-Videos-Part-*`` is under ``root``, else ``tree`` if
-    ``root`` has a ``train``/``val``/``test`` folder. Raises :class:`LitExtractError` otherwise.
-    """
-    if split_dir is not None or any(root.glob("Anomaly-Videos-Part-*")) or _find_file(root, UCF_SPLIT_LISTS["train"]):
-        return "ucf_crime"
-    if any((root / split).is_dir() for split in SPLITS):
-        return "tree"
-    raise LitExtractError(
-        f"{root}: cannot tell the layout (no Anomaly_Train.txt, no Anomaly-Videos-Part-*, no "
-        f"{'/'.join(SPLITS)} folders); arrange it as <root>/<split>/<category>/*.mp4 or pass --videos-csv"
-    )
-
-
-def _find_file(root: Path, name: str) -> Path | None:
-    """The first file called ``name`` under ``root`` (sorted walk), or None."""
-    return next(iter(sorted(root.rglob(name))), None)
-
-
-def ucf_crime_videos(root: Path, split_dir: Path | None = None, ext: str = "mp4") -> list[Video]:
-    """The videos of UCF-Crime as distributed, split by the official lists.
-
-    ``Anomaly_Train.txt`` / ``Anomaly_Test.txt`` are read from ``split_dir``, or found anywhere under
-    ``root``. Each list line (``Abuse/Abuse001_x264.mp4``,
-    ``Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4``) is matched by file name to a
-    ``*.<ext>`` file anywhere under ``root``; its folder part gives the category (``Normal`` when
-    the folder name contains "normal", y=0; else the folder name, y=1). Files in no list are left out.
-    Raises :class:`LitExtractError` for a missing list, a listed file that is not under ``root``, a
-    file name found twice under ``root``, or a video in both lists.
-    """
-    lists = {split: _ucf_split_list(root, split_dir, name) for split, name in UCF_SPLIT_LISTS.items()}
-    files = _files_by_name(root, ext)
-    videos: list[Video] = []
-    for split, list_path in lists.items():
-        entries = [line.strip().replace("\\", "/") for line in list_path.read_text(encoding="utf-8").splitlines()]
-        entries = [PurePosixPath(entry) for entry in entries if entry]
-        missing = [str(entry) for entry in entries if entry.name not in files]
-        if missing:
-            raise LitExtractError(
-                f"{list_path}: {len(missing)} listed video(s) not found under {root}: {first_few(missing, 3)}; "
-                "check --root (every listed file must be somewhere under it) or remove those lines"
-            )
-        for entry in entries:
-            path = files[entry.name]
-            folder = entry.parent.name or path.parent.name
-            category = NORMAL if "normal" in folder.lower() else folder
-            videos.append(Video(path, split, category, label_of(category)))
-    _check_one_split_per_video(videos, f"{lists['train']} and {lists['test']}")
-    return videos
-
-
-def _ucf_split_list(root: Path, split_dir: Path | None, name: str) -> Path:
-    """Path of the official split list ``name``, from ``split_dir`` or searched under ``root``."""
-    found = (split_dir / name if (split_dir / name).is_file() else None) if split_dir else _find_file(root, name)
-    if found is None:
-        where = split_dir if split_dir else root
-        raise LitExtractError(
-            f"{where}: no {name}; pass --split-dir with the folder holding Anomaly_Train.txt and Anomaly_Test.txt"
-        )
-    return found
-
-
-def _files_by_name(root: Path, ext: str) -> dict[str, Path]:
-    """Every ``*.<ext>`` file under ``root`` by file name; a name found twice is an error."""
-    files: dict[str, Path] = {}
-    for path in sorted(root.rglob(f"*.{ext}")):
-        if path.name in files:
-            raise LitExtractError(
-                f"{root}: video name {path.name} found twice ({files[path.name]}, {path}); "
-                "split lists match by file name, so remove the copy"
-            )
-        files[path.name] = path.resolve()
-    return files
-
-
-def tree_videos(root: Path, ext: str = "mp4") -> list[Video]:
-    """The videos of a ``<root>/<split>/<category>/*.<ext>`` tree (``split`` in ``SPLITS``).
-
-    Other folders and files elsewhere are ignored. Raises :class:`LitExtractError` when ``root``
-    has none of the split folders.
-    """
-    split_dirs = [(split, root / split) for split in SPLITS if (root / split).is_dir()]
-    if not split_dirs:
-        raise LitExtractError(f"{root}: no {'/'.join(SPLITS)} folder; arrange videos as <root>/<split>/<category>/*.{ext}")
-    videos = []
-    for split, split_dir in split_dirs:
-        for category_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-            for path in sorted(category_dir.glob(f"*.{ext}")):
-                videos.append(Video(path.resolve(), split, category_dir.name, label_of(category_dir.name)))
-    return videos
-
-
-def csv_videos(videos_csv: Path) -> list[Video]:
-    """The videos listed by a CSV with columns ``path, split, category`` and optionally ``y``.
-
-    Relative paths are read from the CSV's folder; without ``y`` it follows :func:`label_of`.
-    Raises :class:`LitExtractError` for a missing/unreadable file or column, an unknown split,
-    a non-integer ``y``, a listed video that does not exist, or a video listed twice.
-    """
-    if not videos_csv.is_file():
-        raise LitExtractError(f"{videos_csv}: videos CSV not found; give a CSV with columns path,split,category[,y]")
-    try:
-        table = pd.read_csv(videos_csv, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LitExtractError(f"{videos_csv}: not a readable CSV ({str(exc).strip()})") from exc
-    missing_columns = [c for c in ("path", "split", "category") if c not in table.columns]
-    if missing_columns:
-        raise LitExtractError(f"{videos_csv}: missing column(s) {', '.join(missing_columns)}; it needs path,split,category[,y]")
-    unknown = sorted(set(table["split"]) - set(SPLITS))
-    if unknown:
-        raise LitExtractError(f"{videos_csv}: unknown split name(s) {first_few(unknown)}; use {', '.join(SPLITS)}")
-    if "y" in table.columns:
-        y = pd.to_numeric(table["y"], errors="coerce")
-        if (y.isna() | (y != y.round())).any():
-            raise LitExtractError(f"{videos_csv}: 'y' must be an integer at line(s) {_lines(table, y.isna() | (y != y.round()))}")
-    else:
-        y = table["category"].map(label_of)
-    paths = [_resolve(videos_csv.parent, p) for p in table["path"]]
-    absent = [str(p) for p in paths if not p.is_file()]
-    if absent:
-        raise LitExtractError(f"{videos_csv}: {len(absent)} listed video(s) not found: {first_few(absent, 3)}; fix those paths")
-    repeated = sorted(str(p) for p, count in Counter(paths).items() if count > 1)
-    if repeated:
-        raise LitExtractError(f"{videos_csv}: video(s) listed more than once: {first_few(repeated, 3)}; keep one line per video")
-    return [Video(p, s, c, int(label)) for p, s, c, label in zip(paths, table["split"], table["category"], y)]
-
-
-def _check_one_split_per_video(videos: list[Video], source: str) -> None:
-    """Raise :class:`LitExtractError` when a video is assigned to two splits by ``source``."""
-    splits: dict[Path, set[str]] = {}
-    for video in videos:
-        splits.setdefault(video.path, set()).add(video.split)
-    leaked = sorted(str(path) for path, names in splits.items() if len(names) > 1)
-    if leaked:
-        raise LitExtractError(f"{source}: video(s) in more than one split: {first_few(leaked, 3)}; keep each in one split")
-
-
-def find_videos(
-    root: Path | None,
-    *,
-    layout: str = "auto",
-    split_dir: Path | None = None,
-    videos_csv: Path | None = None,
-    ext: str = "mp4",
-) -> list[Video]:
-    """The videos to index, sorted by split (``SPLITS`` order) then path.
-
-    ``layout="auto"`` means ``csv`` when ``videos_csv`` is given, else :func:`detect_layout`.
-    Raises :class:`LitExtractError` for an unknown layout, a missing ``root``/``split_dir``/``videos_csv``,
-    or no videos.
-    """
-    if layout not in LAYOUTS:
-        raise LitExtractError(f"unknown --layout '{layout}'; use one of {', '.join(LAYOUTS)}")
-    if layout == "csv" or (layout == "auto" and videos_csv is not None):
-        if videos_csv is None:
-            raise LitExtractError("--layout csv needs --videos-csv with columns path,split,category[,y]")
-        layout, videos = "csv", csv_videos(videos_csv)
-    else:
-        if root is None or not root.is_dir():
-            raise LitExtractError(f"{root}: --root is not a folder; give the folder that holds the videos")
-        if split_dir is not None and not split_dir.is_dir():
-            raise LitExtractError(f"{split_dir}: --split-dir is not a folder; give the folder with Anomaly_Train.txt")
-        layout = detect_layout(root, split_dir) if layout == "auto" else layout
-        videos = ucf_crime_videos(root, split_dir, ext) if layout == "ucf_crime" else tree_videos(root, ext)
-    if not videos:
-        raise LitExtractError(f"{videos_csv or root}: no *.{ext} videos found (layout {layout}); check --root, --layout and --ext")
-    return sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path)))
-
-
-def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
-    """``n_frames`` and ``fps`` of one video, from the container header (OpenCV).
-
-    With ``exact_frames`` (or when the header has no frame count) frames are counted by decoding
-    them all; otherwise only the first frame is decoded, as a check. Raises
-    :class:`UnreadableVideoError` when the file cannot be opened or has no decodable frame.
-    """
-    import cv2  # imported here: loading and validating an index does not need OpenCV
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise UnreadableVideoError("cannot open (not a video, truncated, or a codec OpenCV lacks)")
-        fps = float(capture.get(cv2.CAP_PROP_FPS))
-        header = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        header = int(header) if math.isfinite(header) else 0
-        if exact_frames or header <= 0:
-            n_frames = 0
-            while capture.grab():
-                n_frames += 1
-        else:
-            n_frames = header if capture.grab() else 0
-    finally:
-        capture.release()
-    if n_frames <= 0:
-        raise UnreadableVideoError("no decodable frames")
-    return VideoInfo(n_frames, fps if math.isfinite(fps) and fps > 0 else 0.0)
-
-
-def probe_videos(
-    paths: list[Path], *, exact_frames: bool = False, workers: int = 4, progress: bool = True
-) -> tuple[dict[Path, VideoInfo], dict[Path, str]]:
-    """Probe ``paths`` with ``workers`` threads (OpenCV decodes without the GIL), with a progress bar.
-
-    Returns ``(infos, skipped)``: :class:`VideoInfo` of each readable video, and the reason for
-    each unreadable one. Every path lands in exactly one of the two.
-    """
-    from tqdm import tqdm
-
-    infos: dict[Path, VideoInfo] = {}
-    skipped: dict[Path, str] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(probe_video, path, exact_frames=exact_frames): path for path in paths}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video", disable=not progress):
-            path = futures[future]
-            try:
-                infos[path] = future.result()
-            except UnreadableVideoError as exc:
-                skipped[path] = str(exc)
-    return infos, skipped
-
-
-def assign_val(videos: list[Video], *, val_fraction: float, seed: int) -> list[Video]:
-    """Move a seeded, per-category share of the train videos to ``val`` (by video, never by clip).
-
-    Unchanged when any video is already in ``val`` (an explicit val split is kept). Otherwise each
-    category with ``n`` train videos gives ``min(round_half_up(n * val_fraction), n - 1)`` of them,
-    drawn by ``numpy.random.default_rng([seed, crc32(category)])`` from the videos sorted by path,
-    so a category's draw depends only on the seed and its own videos. Order is preserved.
-    """
-    if any(video.split == "val" for video in videos):
-        return list(videos)
-    to_val: set[Path] = set()
-    for category in sorted({v.category for v in videos if v.split == "train"}):
-        members = sorted((v.path for v in videos if v.split == "train" and v.category == category), key=str)
-        n_val = min(math.floor(len(members) * val_fraction + 0.5), len(members) - 1)
-        rng = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))])
-        to_val.update(members[i] for i in rng.permutation(len(members))[:n_val])
-    return [replace(v, split="val") if v.path in to_val else v for v in videos]
-
-
-def clip_table(videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: int, stride: int) -> pd.DataFrame:
-    """One row per clip (columns ``COLUMNS``), videos sorted by split then path, clips by start.
-
-    ``path`` is the absolute video path; ``clip_idx`` counts clips within their video from 0.
-    """
-    rows = []
-    for video in sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path))):
-        info = infos[video.path]
-        for clip_idx, (start, end) in enumerate(clip_ranges(info.n_frames, clip_len, stride)):
-            rows.append((video.split, video.y, video.category, str(video.path), clip_idx, start, end,
-                         clip_len, stride, info.fps, info.n_frames))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def skipped_csv_path(out: Path) -> Path:
-    """The sidecar listing the videos left out: ``<out folder>/<out stem>_skipped.csv``."""
-    return out.with_name(f"{out.stem}_skipped.csv")
-
-
-def _check_out_writable(out: Path) -> None:
-    """Create ``out``'s folder if needed; raise :class:`LitExtractError` if files cannot be written there."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LitExtractError(f"{out.parent}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
-    if out.is_dir() or not os.access(out.parent, os.W_OK):
-        raise LitExtractError(f"{out}: cannot write the index there; choose another --out")
-
-
-def build_index(
-    *,
-    out: str,
-    root: str | None = None,
-    clip_len: int = 32,
-    stride: int = 16,
-    val_fraction: float = 0.15,
-    seed: int = 0,
-    split_dir: str | None = None,
-    layout: Literal["auto", "ucf_crime", "tree", "csv"] = "auto",
-    videos_csv: str | None = None,
-    exact_frames: bool = False,
-    workers: int = 4,
-    ext: str = "mp4",
-    progress: bool = True,
-) -> IndexBuild:
-    """Build ``index_clips.csv`` from a folder of videos.
-
-    Layouts: ``ucf_crime`` (UCF-Crime as distributed, split by Anomaly_Train.txt/Anomaly_Test.txt),
-    ``tree`` (<root>/<split>/<category>/*.<ext>), ``csv`` (--videos-csv with path,split,category[,y]).
-    Category ``Normal`` is y=0, every other category y=1. ``val`` is drawn from ``train`` by video,
-    per category, unless the input already has a val split. Paths in the CSV are absolute.
-    Unreadable videos are left out and listed in ``<out stem>_skipped.csv`` (always written).
-
-    Args:
-        out: index CSV to write (its folder is created).
-        root: folder that holds the videos (not needed with --videos-csv).
-        clip_len: frames per clip.
-        stride: frames between clip starts.
-        val_fraction: share of each category's train videos moved to val (0 <= f < 1).
-        seed: seed of the val draw.
-        split_dir: folder with Anomaly_Train.txt / Anomaly_Test.txt (default: searched under root).
-        layout: how videos are arranged; auto detects it.
-        videos_csv: CSV listing the videos (columns path,split,category[,y]).
-        exact_frames: count frames by decoding, for containers whose header lies (slow).
-        workers: videos probed in parallel.
-        ext: video file extension to look for.
-        progress: show a progress bar while probing.
-    """
-    _check_build_arguments(clip_len=clip_len, stride=stride, val_fraction=val_fraction, workers=workers)
-    out_path = Path(out).expanduser()
-    videos = find_videos(
-        Path(root).expanduser() if root else None,
-        layout=layout,
-        split_dir=Path(split_dir).expanduser() if split_dir else None,
-        videos_csv=Path(videos_csv).expanduser() if videos_csv else None,
-        ext=ext,
-    )
-    _check_out_writable(out_path)  # before the slow part: probing every video
-    infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress)
-    skipped_table = pd.DataFrame(sorted((str(p), reason) for p, reason in skipped.items()), columns=list(SKIPPED_COLUMNS))
-    sidecar = skipped_csv_path(out_path)
-    skipped_table.to_csv(sidecar, index=False)
-    readable = [v for v in videos if v.path in infos]
-    if not readable:
-        raise LitExtractError(f"{sidecar}: none of the {len(videos)} videos could be read (reasons listed there); check the files")
-    val_from_input = any(video.split == "val" for video in readable)
-    readable = assign_val(readable, val_fraction=val_fraction, seed=seed)
-    index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride), out_path)
-    return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar, val_from_input=val_from_input)
-
-
-def _check_build_arguments(*, clip_len: int, stride: int, val_fraction: float, workers: int) -> None:
-    """Raise :class:`LitExtractError` naming the first out-of-range build argument."""
-    if clip_len < 1:
-        raise LitExtractError(f"--clip-len must be >= 1, got {clip_len}")
-    if stride < 1:
-        raise LitExtractError(f"--stride must be >= 1, got {stride}")
-    if not 0 <= val_fraction < 1:
-        raise LitExtractError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    if workers < 1:
-        raise LitExtractError(f"--workers must be >= 1, got {workers}")
-
-
-def _write_checked(table: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """Write ``table`` to ``out`` only if :func:`load_index` accepts it (temp file, check, rename)."""
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        table.to_csv(tmp, index=False)
-        index = load_index(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return index
 
 
 def video_clip_summary(index: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.dem
 from __future__ import annotations
 
 import csv
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,32 @@ def read_barcode(frame: np.ndarray) -> int:
         centre = band[int((bit + 0.3) * stripe) : int((bit + 0.7) * stripe) + 1].mean()
         value = (value << 1) | int(centre > 127)
     return value
+
+
+def mdat_payload(data: bytes) -> tuple[int, int]:
+    """``[start, end)`` byte offsets of the top-level ``mdat`` box's payload of an MP4 file."""
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[offset + 8 : offset + 16])[0], 16
+        if kind == b"mdat":
+            return offset + header, offset + size
+        offset += size
+    raise AssertionError("no mdat box")
+
+
+def damage(path: Path, seed: int, size: int = 48) -> Path:
+    """Overwrite ``size`` bytes at a seeded offset in the middle half of the frame data with random bytes."""
+    data = bytearray(path.read_bytes())
+    start, end = mdat_payload(bytes(data))
+    rng = np.random.default_rng(seed)
+    offset = int(rng.integers(start + (end - start) // 4, end - (end - start) // 4))
+    data[offset : offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    damaged = path.with_name(f"{path.stem}_damaged_{seed}.mp4")
+    damaged.write_bytes(bytes(data))
+    return damaged
 
 
 def clip_rows(path: Path, split: str, category: str, n_frames: int, clip_len: int = 32, stride: int = 16) -> list[dict]:

@@ -1,14 +1,13 @@
 """Damaged videos: a few garbage bytes mid-file cost only the frames they hit, never a frame's identity.
 
 Each test video's frame ``k`` shows ``k`` as a barcode, so every decoded frame proves which frame it
-is (``read_barcode``, independent of lit_extract). Damage is made here by overwriting bytes inside
-the file's ``mdat`` box (the frame data; container and index intact), at seeded offsets.
+is (``read_barcode``, independent of lit_extract). Damage is made by overwriting bytes inside
+the file's ``mdat`` box (the frame data; container and index intact), at seeded offsets (``conftest.damage``).
 """
 
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,39 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import clip_rows, read_barcode, write_index
+from conftest import clip_rows, damage, read_barcode, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, sample_frame_ids, decode_clip_frames, iter_frames_opencv, iter_frames_pyav
 
 N_FRAMES = 650  # 39 clips of 32 frames, stride 16: one lost 32-frame GOP touches at most 4 of them
 FRAMES = 8  # sampled per clip
-
-
-def mdat_payload(data: bytes) -> tuple[int, int]:
-    """``[start, end)`` byte offsets of the top-level ``mdat`` box's payload of an MP4 file."""
-    offset = 0
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", data[offset + 8 : offset + 16])[0], 16
-        if kind == b"mdat":
-            return offset + header, offset + size
-        offset += size
-    raise AssertionError("no mdat box")
-
-
-def damage(path: Path, seed: int, size: int = 48) -> Path:
-    """Overwrite ``size`` bytes at a seeded offset in the middle half of the frame data with random bytes."""
-    data = bytearray(path.read_bytes())
-    start, end = mdat_payload(bytes(data))
-    rng = np.random.default_rng(seed)
-    offset = int(rng.integers(start + (end - start) // 4, end - (end - start) // 4))
-    data[offset : offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-    damaged = path.with_name(f"{path.stem}_damaged_{seed}.mp4")
-    damaged.write_bytes(bytes(data))
-    return damaged
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ counts; expected clip ranges, counts and splits are written out by hand.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -13,9 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import damage, mdat_payload, read_barcode
 from lit_extract.cli import main
+from lit_extract.demo import barcode_frame
+from lit_extract.demo import write_video as write_barcode_video
 from lit_extract.errors import LitExtractError
-from lit_extract.index import build_index, clip_ranges, load_index, probe_video, skipped_csv_path
+from lit_extract.index import load_index
+from lit_extract.scan import build_index, clip_ranges, probe_video, skipped_csv_path
 
 FPS = 25.0
 
@@ -243,3 +249,106 @@ def test_cli_index_error_exits_2_with_one_line(tmp_path, capsys):
         main(["index", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "i.csv")])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().startswith("error: ")
+
+
+# Damaged videos (``--exact-frames``): barcode H.264 videos (B-frames) damaged by overwriting bytes
+# of their frame data (conftest.damage); OpenCV's grab() loop, PyAV and the barcodes are the references.
+DAMAGED_FRAMES = 200  # 11 clips of 32 frames, stride 16
+
+
+def barcode_h264(path: Path) -> Path:
+    frames = (barcode_frame(k, 160, 120, "Fighting", 5) for k in range(DAMAGED_FRAMES))
+    return write_barcode_video(path, frames, codec="h264")
+
+
+def grab_count(path: Path) -> int:
+    """Frames OpenCV's grab() reads before the first it refuses (how ``--exact-frames`` counted before)."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.grab():
+        count += 1
+    capture.release()
+    return count
+
+
+def wrongly_decoded_frames(path: Path) -> set[int]:
+    """Frame ids a naive PyAV decode (packet by packet, errors skipped) does not show as themselves."""
+    import av
+
+    seen = set()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue
+            for frame in frames:
+                k = round((frame.pts - (stream.start_time or 0)) * stream.time_base * stream.average_rate)
+                if read_barcode(frame.to_ndarray(format="rgb24")) == k:
+                    seen.add(k)
+    return set(range(DAMAGED_FRAMES)) - seen
+
+
+def mostly_damaged(path: Path) -> Path:
+    """``path`` with 30%..90% of its frame data overwritten by random bytes (container intact)."""
+    data = bytearray(path.read_bytes())
+    start, end = mdat_payload(bytes(data))
+    first, last = start + (end - start) * 3 // 10, start + (end - start) * 9 // 10
+    data[first:last] = np.random.default_rng(0).integers(0, 256, last - first, dtype=np.uint8).tobytes()
+    out = path.with_name(f"{path.stem}_mostly_damaged.mp4")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_exact_frames_keeps_a_damaged_video_and_warns_with_its_counts(tree_root, tmp_path, capsys):
+    damaged = damage(barcode_h264(tree_root / "test/Fighting/clean.mp4"), seed=4)
+    (tree_root / "test/Fighting/clean.mp4").unlink()
+    out = tmp_path / "i.csv"
+    main(["index", "--root", str(tree_root), "--out", str(out), "--val-fraction", "0", "--exact-frames", "--no-progress"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, warnings  # the 16 clean videos are not reported
+    found = re.fullmatch(rf"warning: {re.escape(str(damaged.resolve()))}: header says {DAMAGED_FRAMES} frames, "
+                         rf"(\d+) decode \(frames (\d+)-(\d+) lost\); indexed with n_frames={DAMAGED_FRAMES}", warnings[0])
+    assert found, warnings[0]
+    decodable, first, last = map(int, found.groups())
+    assert first == grab_count(damaged) < DAMAGED_FRAMES  # the damage stops OpenCV's grab() right there
+    wrong = wrongly_decoded_frames(damaged)
+    assert wrong and wrong <= set(range(first, last + 1))  # no wrong frame goes unreported
+    assert decodable == DAMAGED_FRAMES - (last - first + 1) >= DAMAGED_FRAMES / 2
+    index = load_index(out)
+    rows = index[index["path"] == str(damaged.resolve())]
+    assert rows["n_frames"].tolist() == [DAMAGED_FRAMES] * 11
+    assert rows[["start_frame", "end_frame"]].values.tolist() == [[s, s + 32] for s in range(0, 161, 16)]
+    assert len(index) == 16 + 11 and set(index.loc[index["path"] != str(damaged.resolve()), "n_frames"]) == {20}
+
+
+def test_exact_frames_skips_a_video_of_which_less_than_half_decodes(tree_root, tmp_path):
+    clean = barcode_h264(tmp_path / "clean.mp4")
+    broken = mostly_damaged(clean)
+    wrong = wrongly_decoded_frames(broken)
+    assert len(wrong) > DAMAGED_FRAMES / 2  # reference: most frames really are lost
+    target = tree_root / "test/Fighting/broken.mp4"
+    broken.rename(target)
+    result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.0, exact_frames=True, progress=False)
+    assert str(target.resolve()) not in set(result.index["path"])
+    assert result.skipped["path"].tolist() == [str(target.resolve())]
+    assert re.fullmatch(rf"only \d+ of {DAMAGED_FRAMES} frames decode \(frames .* lost\); .*at least half.*",
+                        result.skipped["reason"].item())
+    assert result.damaged.empty
+
+
+def test_without_exact_frames_a_damaged_video_keeps_its_header_count(tree_root, tmp_path, caplog):
+    damage(barcode_h264(tmp_path / "clean.mp4"), seed=4).rename(tree_root / "test/Fighting/damaged.mp4")
+    result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.0, progress=False)
+    rows = result.index[result.index["path"].str.endswith("damaged.mp4")]
+    assert rows["n_frames"].tolist() == [DAMAGED_FRAMES] * 11
+    assert result.damaged.empty and not caplog.records
+
+
+def test_exact_frames_without_pyav_counts_what_opencv_grabs(tmp_path, monkeypatch):
+    clean, damaged = write_video(tmp_path / "v.mp4", 40), damage(barcode_h264(tmp_path / "h.mp4"), seed=4)
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` raises ImportError
+    assert probe_video(clean, exact_frames=True).n_frames == 40
+    counted = probe_video(damaged, exact_frames=True)
+    assert counted.n_frames == counted.decodable == grab_count(damaged) < DAMAGED_FRAMES  # the tail is lost
