@@ -1,4 +1,4 @@
-"""Command line: ``python -m lit_extract {predict,probe,fit,test,index,inspect} ...``.
+"""Command line: ``python -m lit_extract {predict,probe,fit,test,index,inspect,demo,compare} ...``.
 
 ``predict`` and ``probe``/``fit``/``test`` are LightningCLI programs: every class argument is a
 flag (``--data.*``, ``--model.*``, ``--trainer.*``) and a ``--config`` YAML. ``index`` and
@@ -25,7 +25,7 @@ from lit_extract.module import FrozenVideoEncoder
 from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
 from lit_extract.writer import EmbeddingWriter
 
-COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo")
+COMMANDS = ("predict", "probe", "fit", "test", "index", "inspect", "demo", "compare")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_inspect(rest)
         elif command == "demo":
             run_demo(rest)
+        elif command == "compare":
+            run_compare(rest)
     except LitExtractError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(2)
@@ -320,3 +322,31 @@ def run_demo(args: list[str]) -> None:
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
 
     CLI(demo, args=args)
+
+
+def run_compare(args: list[str]) -> None:
+    """``compare``: one linear probe per encoder of an output folder, one table (:mod:`lit_extract.compare`)."""
+    from jsonargparse import CLI
+
+    from lit_extract.compare import compare_encoders, format_table
+
+    def compare(folder: str, out: str = "runs/compare", annotations: str | None = None, config: str | None = None) -> None:
+        """Probe every encoder extracted into a folder with the same linear probe; print one table.
+
+        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
+        each encoder's probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
+
+        Args:
+            folder: the predict output folder holding manifest_<encoder>.json files.
+            out: folder for the table, the figure and the probe runs.
+            annotations: UCF-Crime Temporal_Anomaly_Annotation_for_Testing_Videos.txt: adds frame-level AUROC.
+            config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
+        """
+        table, paths = compare_encoders(
+            folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
+            config=config or find_config("probe.yaml"), annotations=annotations,
+        )
+        print(format_table(table))
+        print("\n".join(f"wrote {path}" for path in paths))
+
+    CLI(compare, args=args, as_positional=True, prog="python -m lit_extract compare")

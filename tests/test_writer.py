@@ -37,9 +37,8 @@ def test_contiguous_runs_split_at_gaps():
 def test_rows_are_written_at_their_positions_whatever_the_batch_order(tmp_path):
     files = SplitFiles(tmp_path, "enc", "val", rows=6, dim=3)
     files.create()
-    files.open()
     writer = EmbeddingWriter(str(tmp_path), flush_interval_s=0)
-    writer.files, writer.splits, writer.unflushed = {"val": files}, ["val"], {"val": []}
+    writer.add_files("enc", "val", files, files.open())
     expected = np.arange(18, dtype=np.float32).reshape(6, 3)
     for rows in ([5, 0], [3, 1, 2], [4]):
         batch = {"rows": torch.tensor(rows), "y": torch.tensor(rows) % 2, "status": torch.zeros(len(rows), dtype=torch.uint8)}
