@@ -330,7 +330,9 @@ def run_compare(args: list[str]) -> None:
 
     from lit_extract.compare import compare_encoders, format_table
 
-    def compare(folder: str, out: str = "runs/compare", annotations: str | None = None, config: str | None = None) -> None:
+    def compare(
+        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None
+    ) -> None:
         """Probe every encoder extracted into a folder with the same linear probe; print one table.
 
         Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
@@ -340,11 +342,11 @@ def run_compare(args: list[str]) -> None:
             folder: the predict output folder holding manifest_<encoder>.json files.
             out: folder for the table, the figure and the probe runs.
             annotations: UCF-Crime Temporal_Anomaly_Annotation_for_Testing_Videos.txt: adds frame-level AUROC.
-            config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
+            probe_config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
         """
         table, paths = compare_encoders(
             folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
-            config=config or find_config("probe.yaml"), annotations=annotations,
+            config=probe_config or find_config("probe.yaml"), annotations=annotations,
         )
         print(format_table(table))
         print("\n".join(f"wrote {path}" for path in paths))

@@ -5,8 +5,8 @@
 
 Every ``manifest_<encoder>.json`` in the folder is probed by the ``probe`` command's own code
 (:class:`lit_extract.probe.LinearProbe` on :class:`lit_extract.probe.EmbeddingDataModule`, the
-same ``--config``, hence the same seed, epochs and early stopping) on the same splits: the
-manifests must come from the same index. One row per encoder, best clip AUROC first:
+same ``--probe_config`` YAML, default ``configs/probe.yaml``: the same seed, epochs and early
+stopping) on the same splits: the manifests must come from the same index. One row per encoder, best clip AUROC first:
 
 ==============  ===============================================================
 column          meaning

@@ -33,12 +33,14 @@ def extracted(tmp_path_factory) -> Path:
     """Both encoders (random init, 16x16) extracted in one pass; every split holds both classes."""
     root = tmp_path_factory.mktemp("compare")
     rows = []
-    for i, split in enumerate(["train"] * 4 + ["val"] * 2 + ["test"] * 2):
+    for i, split in enumerate(["train"] * 6 + ["val"] * 3 + ["test"] * 3):
         category = ("Normal", "Fighting")[i % 2]
-        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 80, 60, category, i) for k in range(64)))
+        looks = category if i % 3 else ("Fighting", "Normal")[i % 2]  # every third video looks like the other class
+        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 80, 60, looks, i) for k in range(64)))
         rows += clip_rows(path, split, category, 64)
     index = write_index(root / "index_clips.csv", rows)
-    (root / "annotations.txt").write_text("v6.mp4 Normal -1 -1 -1 -1\nv7.mp4 Fighting 10 40 -1 -1\n")
+    (root / "annotations.txt").write_text(
+        "v9.mp4 Fighting 10 40 -1 -1\nv10.mp4 Normal -1 -1 -1 -1\nv11.mp4 Fighting 0 20 30 50\n")
     (root / "probe.yaml").write_text(PROBE_YAML)
     out = root / "processed"
     main(["predict", "--data.index_path", str(index), "--data.img_size", "16", "--data.batch_size", "4",
@@ -51,7 +53,7 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
     root = extracted.parent
     config, annotations = root / "probe.yaml", root / "annotations.txt"
     out = tmp_path / "compare"
-    main(["compare", str(extracted), "--out", str(out), "--annotations", str(annotations), "--config", str(config)])
+    main(["compare", str(extracted), "--out", str(out), "--annotations", str(annotations), "--probe_config", str(config)])
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "compare.csv").set_index("encoder")
     assert sorted(table.index) == sorted(ENCODERS)
@@ -59,7 +61,10 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
     for name in ENCODERS:
         main(["probe", "--config", str(config), "--data.manifest", str(extracted / f"manifest_{name}.json"),
               "--data.annotations", str(annotations), "--trainer.default_root_dir", str(tmp_path / name)])
-        alone = json.loads((tmp_path / name / "lightning_logs" / "version_0" / "metrics.json").read_text())
+        alone_dir = tmp_path / name / "lightning_logs" / "version_0"
+        alone = json.loads((alone_dir / "metrics.json").read_text())
+        compared_dir = out / name / "lightning_logs" / "version_0"
+        np.testing.assert_array_equal(np.load(compared_dir / "scores_test.npy"), np.load(alone_dir / "scores_test.npy"))
         row = table.loc[name]
         assert row["dim"] == 512 and row["probe_s"] > 0
         for column, key in (("clip_auroc", "test_auroc"), ("ap", "test_ap"), ("video_auroc", "test_video_auroc"),
