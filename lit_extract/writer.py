@@ -31,7 +31,6 @@ of work.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import shutil
