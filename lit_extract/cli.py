@@ -314,6 +314,39 @@ def run_export(args: list[str]) -> None:
     )
 
 
+def run_compare(args: list[str]) -> None:
+    """``compare``: one linear probe per encoder of an output folder, one table (:mod:`lit_extract.compare`)."""
+    from jsonargparse import CLI
+
+    from lit_extract.compare import compare_encoders, format_table
+
+    def compare(
+        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None
+    ) -> None:
+        """Probe every encoder extracted into a folder with the same linear probe; print one table.
+
+        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
+        each encoder's probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
+
+        Args:
+            folder: the predict output folder holding manifest_<encoder>.json files.
+            out: folder for the table, the figure and the probe runs.
+            annotations: UCF-Crime Temporal_Anomaly_Annotation_for_Testing_Videos.txt: adds frame-level AUROC.
+            probe_config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
+        """
+        table, paths = compare_encoders(
+            folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
+            config=probe_config or find_config("probe.yaml"), annotations=annotations,
+        )
+        print(format_table(table))
+        print("\n".join(f"wrote {path}" for path in paths))
+
+    parse_one_line(
+        lambda a: CLI(compare, args=a, as_positional=True, prog=f"{PROGRAM} compare", exit_on_error=False),
+        args, function_flags(compare),
+    )
+
+
 # The commands, in the order of a first run. Adding a command = adding an entry here.
 COMMANDS: dict[str, Command] = {
     "demo": Command(
@@ -351,6 +384,12 @@ COMMANDS: dict[str, Command] = {
         f"{PROGRAM} test --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json "
         "--ckpt_path best.ckpt",
         lambda args: run_probe("test", args),
+    ),
+    "compare": Command(
+        "one linear probe per encoder of an output folder, one table and one ROC figure",
+        f"{PROGRAM} compare processed/ --annotations Temporal_Anomaly_Annotation_for_Testing_Videos.txt "
+        "--out runs/compare",
+        run_compare,
     ),
     "export": Command(
         "per-video features, lists and gt-ucf.npy for RTFM / MGFN / UR-DMU (weakly-supervised VAD)",

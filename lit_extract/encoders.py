@@ -145,12 +145,21 @@ def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_s
         LitExtractError: unknown name, a clip size the model cannot take, or weights that cannot
             be downloaded, read or loaded.
     """
+    check_clip(name, frames=frames, img_size=img_size)
     entry = _entry(name)
-    _check_clip(name, entry, frames, img_size)
     module, embedding_dim = entry.builder(weights)
     module.eval()
     module.requires_grad_(False)
     return Encoder(module=module, embedding_dim=embedding_dim, min_frames=entry.min_frames)
+
+
+def check_clip(name: str, *, frames: int, img_size: int) -> None:
+    """Raise :class:`LitExtractError` unless ``name`` is registered and takes ``frames`` x ``img_size``
+    x ``img_size`` clips (cheap: nothing is built, so several encoders are checked before any loads)."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise LitExtractError(f"unknown encoder {name!r}; choose one of: {', '.join(encoder_names())}")
+    _check_clip(name, entry, frames, img_size)
 
 
 def _check_clip(name: str, entry: _Entry, frames: int, img_size: int) -> None:

@@ -10,7 +10,7 @@ under ``splits.<split>.files`` are relative to the manifest's folder. Layout::
      "index": {"path": "/abs/index_clips.csv", "sha256": "..."},
      "splits": {"train": {"rows": 106527,
                           "files": {"embeddings": "emb_swin3d_t_train.npy", "labels": "y_train.npy",
-                                    "status": "status_train.npy", "done": "done_train.npy"},
+                                    "status": "status_train.npy", "done": "done_swin3d_t_train.npy"},
                           "label_counts": {"0": 54009, "1": 52518},
                           "embedding_stats": {"min": ..., "max": ..., "mean": ..., "std": ...},
                           "status_counts": {"ok": ..., "repeated_frames": ..., "unreadable": ...},
@@ -44,12 +44,13 @@ def manifest_path(output_dir: str | Path, encoder: str) -> Path:
 
 
 def split_file_names(encoder: str, split: str) -> dict[str, str]:
-    """File names (inside the output folder) of one split's outputs."""
+    """File names (inside the output folder) of one split's outputs of an encoder new to the folder
+    whose labels and statuses are shared; :mod:`lit_extract.layout` says when others apply."""
     return {
         "embeddings": f"emb_{encoder}_{split}.npy",
         "labels": f"y_{split}.npy",
         "status": f"status_{split}.npy",
-        "done": f"done_{split}.npy",
+        "done": f"done_{encoder}_{split}.npy",
     }
 
 

@@ -1,17 +1,20 @@
 """EmbeddingWriter: streams each predicted batch into float16 ``.npy`` files, row by row, resumably.
 
-Per split ``s`` of encoder ``e``, inside ``output_dir``:
+Per split ``s`` of encoder ``e``, inside ``output_dir`` (file names: :mod:`lit_extract.layout`):
 
 - ``emb_{e}_{s}.npy``   float16 (rows, D)  embeddings, row ``i`` = row ``i`` of split ``s`` in the index;
   (rows, 10, D) with ten crops (``--data.crops 10``), crops in torchvision ``TenCrop`` order
-- ``y_{s}.npy``         int8    (rows,)    labels
-- ``status_{s}.npy``    uint8   (rows,)    0 ok, 1 some frames repeated, 2 video unreadable
-- ``done_{s}.npy``      uint8   (rows,)    1 once the row's bytes above are on disk (the resume record)
-- ``run.json``          what is being written here (encoder, weights, frames, img_size, mean/std, D,
-  index sha256); a rerun with different settings is refused unless ``overwrite``
+- ``y_{s}.npy``         int8    (rows,)    labels (``y_{e}_{s}.npy`` when other encoders in the folder saw other clips)
+- ``status_{s}.npy``    uint8   (rows,)    0 ok, 1 some frames repeated, 2 video unreadable (idem)
+- ``done_{e}_{s}.npy``  uint8   (rows,)    1 once the row's bytes above are on disk (``e``'s resume record)
+- ``run_{e}.json``      what is being written for ``e`` (encoder, weights, frames, img_size, mean/std, D,
+  index sha256, decoder); a rerun of ``e`` with different settings is refused unless ``overwrite``
 - ``lost_frames_{s}.{rank}.jsonl`` frame ranges of damaged videos that could not be decoded
   (:mod:`lit_extract.lost_frames`), merged per video into the manifest
-- ``manifest_{e}.json`` written last, atomically, only when every row of every split is done
+- ``manifest_{e}.json`` written last, atomically, only when every row of every split of ``e`` is done
+
+Several encoders in one pass (the module's ``predict_step`` returns ``{encoder: (B, D)}``): each
+is written as above, exactly as a run with that encoder alone would write it.
 
 Why positioned writes and not a shared ``np.memmap``: under DDP every process writes its own rows
 straight into the shared files (no gather to rank 0, memory flat in dataset size). A shared
@@ -22,15 +25,17 @@ touches exactly the bytes of this process's rows. The files are created once by 
 
 Resume: ``done`` is set for a row only after its embedding, label and status bytes were synced
 (``fdatasync``) — every ``flush_interval_s`` seconds and at the end. A rerun of the same command
-skips rows marked done; a run killed at any moment loses at most ``flush_interval_s`` of work.
+skips rows marked done (a row is computed again only while some encoder still lacks it, and then
+written only for those encoders); a run killed at any moment loses at most ``flush_interval_s``
+of work.
 
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -47,21 +52,14 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from numpy.lib.format import open_memmap
 
 import lit_extract
+from lit_extract import layout
 from lit_extract.errors import LitExtractError, first_few
-from lit_extract.lost_frames import PATTERN as LOST_FRAMES_PATTERN
 from lit_extract.lost_frames import LostFramesRecord, read_lost_frames, record_path
-from lit_extract.manifest import (
-    STATUS_NAMES,
-    embedding_stats,
-    manifest_path,
-    split_file_names,
-    write_json_atomic,
-)
+from lit_extract.manifest import STATUS_NAMES, embedding_stats, manifest_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 FILE_DTYPES = {"embeddings": np.float16, "labels": np.int8, "status": np.uint8, "done": np.uint8}
-RUN_FILE = "run.json"
 
 
 def contiguous_runs(rows: np.ndarray) -> list[tuple[int, int]]:
@@ -82,10 +80,24 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 class SplitFiles:
-    """One split's four output files, open for positioned writes of whole rows."""
+    """One encoder's four output files of one split, open for positioned writes of whole rows.
 
-    def __init__(self, directory: Path, encoder: str, split: str, rows: int, dim: int, crops: int = 1) -> None:
-        self.names = split_file_names(encoder, split)
+    ``templates`` are the encoder's file names (:mod:`lit_extract.layout`; default: a new
+    encoder's, with shared labels and statuses).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        encoder: str,
+        split: str,
+        rows: int,
+        dim: int,
+        templates: dict[str, str] | None = None,
+        crops: int = 1,
+    ) -> None:
+        templates = templates if templates is not None else layout.file_templates(encoder, shared_labels=True)
+        self.names = layout.file_names(templates, split)
         self.split = split
         self.paths = {key: directory / name for key, name in self.names.items()}
         self.rows = rows
@@ -99,10 +111,16 @@ class SplitFiles:
         """True when the done record exists (it is created last, so then all four exist)."""
         return self.paths["done"].is_file()
 
+    def missing(self) -> list[str]:
+        """Keys of the files :meth:`create` would make: the encoder's own two, and labels/status if absent."""
+        return [key for key in FILE_DTYPES if key in ("embeddings", "done") or not self.paths[key].is_file()]
+
     def create(self) -> None:
-        """Create the four files (zero-filled, sparse) with open_memmap, each via temp name + rename."""
-        for key in ("embeddings", "labels", "status", "done"):
-            tmp = self.paths[key].with_name(f".{self.paths[key].name}.tmp")
+        """Create the missing files (zero-filled, sparse) with open_memmap, each via temp name +
+        rename, the done record last. Labels and statuses that exist (shared with another encoder
+        of the same clips) are kept as they are."""
+        for key in self.missing():
+            tmp = self.paths[key].with_name(f".{self.paths[key].name}.{os.getpid()}.tmp")
             array = open_memmap(tmp, mode="w+", dtype=FILE_DTYPES[key], shape=self.shapes[key])
             del array
             os.replace(tmp, self.paths[key])
@@ -147,13 +165,15 @@ class SplitFiles:
 
 
 class EmbeddingWriter(BasePredictionWriter):
-    """Writes float16 embeddings, labels, status and a manifest for every split, resumably.
+    """Writes float16 embeddings, labels, status and a manifest for every split of every encoder, resumably.
 
     Args:
-        output_dir: folder for the outputs (created if needed).
-        overwrite: delete this folder's previous lit_extract outputs and start over. Without it,
-            a rerun resumes where the last run stopped, and a folder holding a different run
-            (other encoder, weights, frames, img_size, mean/std or index) is refused.
+        output_dir: folder for the outputs (created if needed); encoders share it (see
+            :mod:`lit_extract.layout`).
+        overwrite: delete this run's encoders' previous outputs in the folder and start them over
+            (other encoders' files stay). Without it, a rerun resumes where the last run stopped,
+            and an encoder whose run in the folder differs (weights, frames, img_size, mean/std,
+            index, decoder) is refused.
         flush_interval_s: how often rows are synced to disk and marked done (seconds); a killed
             run recomputes at most this much work.
 
@@ -169,7 +189,7 @@ class EmbeddingWriter(BasePredictionWriter):
         writer = EmbeddingWriter(output_dir)
         trainer = Trainer(accelerator="cpu", logger=False, callbacks=[writer], enable_progress_bar=False)
         trainer.predict(model, datamodule=data, return_predictions=False)
-        # output_dir now holds emb_r3d_18_{train,val,test}.npy, y_*, status_*, done_*, manifest_r3d_18.json
+        # output_dir now holds emb_r3d_18_{train,val,test}.npy, y_*, status_*, done_r3d_18_*, manifest_r3d_18.json
     """
 
     def __init__(self, output_dir: str = "processed", overwrite: bool = False, flush_interval_s: float = 10.0) -> None:
@@ -179,18 +199,19 @@ class EmbeddingWriter(BasePredictionWriter):
         self.output_dir = Path(output_dir)
         self.overwrite = overwrite
         self.flush_interval_s = flush_interval_s
-        self.files: dict[str, SplitFiles] = {}
+        self.encoders: list[str] = []
         self.splits: list[str] = []
-        self.unflushed: dict[str, list[np.ndarray]] = {}
+        self.files: dict[str, dict[str, SplitFiles]] = {}  # encoder -> split -> files
+        self.done_before: dict[str, dict[str, np.ndarray]] = {}  # encoder -> split -> (rows,) bool at setup
+        self.unflushed: dict[str, dict[str, list[np.ndarray]]] = {}  # encoder -> split -> written rows
         self.lost: dict[str, LostFramesRecord] = {}  # lost frame ranges of damaged videos, per split
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
-        self.run: dict[str, Any] = {}
+        self.runs: dict[str, dict[str, Any]] = {}  # encoder -> run identity
         self.started = self.last_flush = time.monotonic()
-        self.rows_done_before = 0
 
     # ----------------------------------------------------------------- setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Create (rank 0) or reopen the output files, then tell the data which rows are done."""
+        """Create (rank 0) or reopen every encoder's files, then tell the data which rows are done."""
         if stage != "predict":
             return
         # Predictions go to disk; keeping them in memory too would grow RAM with the dataset.
@@ -198,32 +219,46 @@ class EmbeddingWriter(BasePredictionWriter):
         data = trainer.datamodule
         if data is None or not hasattr(data, "exclude_done"):
             raise LitExtractError("EmbeddingWriter needs a ClipDataModule (trainer.predict(..., datamodule=...))")
-        self.run = describe_run(data, pl_module)
+        self.runs = describe_runs(data, pl_module)
+        self.encoders = list(self.runs)
         self.splits = list(data.split_sizes())
-        problem = None
+        problem, templates = None, None
         if trainer.is_global_zero:  # one process creates the files; the others open them after the broadcast
             try:
-                self._prepare(data.split_sizes())
+                templates = self._prepare(data.split_sizes())
             except LitExtractError as exc:
                 problem = str(exc)
-        problem = trainer.strategy.broadcast(problem, src=0)
+        problem, templates = trainer.strategy.broadcast((problem, templates), src=0)
         if problem:
             raise LitExtractError(problem)
-        self.rows_done_before = 0
-        for split, rows in data.split_sizes().items():
-            files = SplitFiles(
-                self.output_dir, self.run["encoder"], split, rows, self.run["embedding_dim"], self.run["crops"]
-            )
-            done = files.open()
-            data.exclude_done(split, done)
-            self.rows_done_before += int(done.sum())
-            self.files[split] = files
-            self.unflushed[split] = []
+        for encoder in self.encoders:
+            for split, rows in data.split_sizes().items():
+                files = SplitFiles(self.output_dir, encoder, split, rows, self.runs[encoder]["embedding_dim"],
+                                   templates[encoder], self.runs[encoder]["crops"])
+                self.add_files(encoder, split, files, files.open())
+        for split in self.splits:
             self.lost[split] = LostFramesRecord(record_path(self.output_dir, split, trainer.global_rank))
+        for split in self.splits:  # a row is computed while some encoder lacks it
+            data.exclude_done(split, np.logical_and.reduce([self.done_before[e][split] for e in self.encoders]))
+        if hasattr(pl_module, "active"):  # an encoder with every row done is not run again
+            pl_module.active = [e for e in self.encoders if not all(d.all() for d in self.done_before[e].values())]
         self.started = time.monotonic()
         self.last_flush = self.started
 
-    def _prepare(self, split_sizes: dict[str, int]) -> None:
+    def add_files(self, encoder: str, split: str, files: SplitFiles, done: np.ndarray) -> None:
+        """Write ``encoder``'s rows of ``split`` into the opened ``files``; rows where ``done`` is
+        set are never written again."""
+        if encoder not in self.encoders:
+            self.encoders.append(encoder)
+        if split not in self.splits:
+            self.splits.append(split)
+        self.files.setdefault(encoder, {})[split] = files
+        self.done_before.setdefault(encoder, {})[split] = np.asarray(done, bool)
+        self.unflushed.setdefault(encoder, {})[split] = []
+
+    def _prepare(self, split_sizes: dict[str, int]) -> dict[str, dict[str, str]]:
+        """Check the folder, write run records and create the files of every encoder (rank 0);
+        returns each encoder's file name templates."""
         directory = self.output_dir
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -235,47 +270,44 @@ class EmbeddingWriter(BasePredictionWriter):
                 f"{directory}: output folder can't be written ({exc.strerror}); choose another --writer.output_dir"
             ) from exc
         if self.overwrite:
-            remove_outputs(directory)
-        self._check_same_run(directory)
-        encoder, dim, crops = self.run["encoder"], self.run["embedding_dim"], self.run["crops"]
-        splits = [SplitFiles(directory, encoder, split, rows, dim, crops) for split, rows in split_sizes.items()]
-        check_free_space(directory, [(files.rows, dim * crops) for files in splits if not files.exist()])
-        write_json_atomic(directory / RUN_FILE, self.run)
-        for files in splits:
-            if files.exist():
-                files.check()
-            else:
-                files.create()
-        manifest_path(directory, encoder).unlink(missing_ok=True)  # rewritten once every row is done
-
-    def _check_same_run(self, directory: Path) -> None:
-        run_file = directory / RUN_FILE
-        if not run_file.is_file():
-            stale = sorted(p.name for p in directory.glob("*.npy"))
-            if stale:
-                raise LitExtractError(
-                    f"{directory}: holds .npy files ({first_few(stale, 3)}) but no {RUN_FILE}; "
-                    "use another --writer.output_dir or --writer.overwrite true"
-                )
-            return
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
-        # The index is identified by its content: a moved or renamed CSV is the same index.
-        same = {
-            "index": lambda old, new: (old or {}).get("sha256") == new["sha256"],
-            # run.json from before these options existed: the exact path, one crop
-            "transform": lambda old, new: (old or "exact") == new,
-            "crops": lambda old, new: (old or 1) == new,
-        }
-        differing = [
-            key for key in self.run
-            if not same.get(key, lambda old, new: old == new)(previous.get(key), self.run[key])
+            layout.remove_outputs(directory, self.encoders)
+        records = layout.read_records(directory)
+        self._check_same_runs(directory, records)
+        templates = {encoder: layout.choose_templates(self.runs[encoder], records) for encoder in self.encoders}
+        splits = [
+            SplitFiles(directory, encoder, split, rows, self.runs[encoder]["embedding_dim"], templates[encoder],
+                       self.runs[encoder]["crops"])
+            for encoder in self.encoders for split, rows in split_sizes.items()
         ]
-        if differing:
-            detail = "; ".join(f"{k}: {previous.get(k)!r} there, {self.run[k]!r} now" for k in differing[:3])
+        new = [files for files in splits if not files.exist()]
+        check_free_space(directory, [(files.rows, math.prod(files.shapes["embeddings"][1:])) for files in new])
+        for encoder in self.encoders:
+            if encoder not in records:
+                layout.write_record(directory, self.runs[encoder], templates[encoder])
+        for files in splits:
+            if not files.exist():
+                files.create()
+            files.check()
+        for encoder in self.encoders:
+            manifest_path(directory, encoder).unlink(missing_ok=True)  # rewritten once every row is done
+        return templates
+
+    def _check_same_runs(self, directory: Path, records: dict[str, layout.RunRecord]) -> None:
+        orphans = layout.orphan_outputs(directory, records.values())
+        if orphans:
             raise LitExtractError(
-                f"{directory}: holds a different run ({detail}); use another --writer.output_dir "
-                "or --writer.overwrite true to start over"
+                f"{directory}: holds output files no run record (run_<encoder>.json) names "
+                f"({first_few([p.name for p in orphans], 3)}); use another --writer.output_dir or --writer.overwrite true"
             )
+        for encoder in self.encoders:
+            if encoder not in records:
+                continue
+            differing = layout.differences(records[encoder], self.runs[encoder])
+            if differing:
+                raise LitExtractError(
+                    f"{directory}: holds a different {encoder} run ({'; '.join(differing[:3])}); use another "
+                    "--writer.output_dir or --writer.overwrite true to start it over"
+                )
 
     # ----------------------------------------------------------------- writing
     def write_on_batch_end(
@@ -290,17 +322,22 @@ class EmbeddingWriter(BasePredictionWriter):
     ) -> None:
         """Write this batch's rows at their own positions (batch order does not matter).
 
-        On a GPU the embeddings are copied to pinned host memory without blocking and written
-        when the next batch arrives, so the device keeps computing while the host writes.
+        ``prediction`` is (B, D) embeddings (one encoder) or ``{encoder: (B, D_encoder)}``. On a
+        GPU the embeddings are copied to pinned host memory without blocking and written when the
+        next batch arrives, so the device keeps computing while the host writes.
         """
-        embeddings = prediction.detach().to(torch.float16)
-        ready = None
-        if embeddings.device.type == "cuda":
-            host = torch.empty(embeddings.shape, dtype=torch.float16, pin_memory=True)
-            host.copy_(embeddings, non_blocking=True)
-            ready = torch.cuda.Event()
+        by_encoder = prediction if isinstance(prediction, dict) else {self.encoders[0]: prediction}
+        embeddings, ready = {}, None
+        for encoder, values in by_encoder.items():
+            values = values.detach().to(torch.float16)
+            if values.device.type == "cuda":
+                host = torch.empty(values.shape, dtype=torch.float16, pin_memory=True)
+                host.copy_(values, non_blocking=True)
+                values = host
+                ready = torch.cuda.Event()
+            embeddings[encoder] = values
+        if ready is not None:
             ready.record()
-            embeddings = host
         staged = (self.splits[dataloader_idx], batch, embeddings, ready)
         previous, self.staged = self.staged, staged
         if previous is not None:
@@ -311,22 +348,22 @@ class EmbeddingWriter(BasePredictionWriter):
         if time.monotonic() - self.last_flush >= self.flush_interval_s:
             self.flush()
 
-    def _write(self, split: str, batch: Any, embeddings: torch.Tensor, ready: Any) -> None:
+    def _write(self, split: str, batch: Any, embeddings: dict[str, torch.Tensor], ready: Any) -> None:
         if ready is not None:
             ready.synchronize()
-        files = self.files[split]
         rows = batch["rows"].cpu().numpy()
         order = np.argsort(rows, kind="stable")
         rows = rows[order]
-        values = {
-            "embeddings": embeddings.cpu().numpy()[order],
-            "labels": batch["y"].cpu().numpy()[order],
-            "status": batch["status"].cpu().numpy()[order],
-        }
-        for start, stop in contiguous_runs(rows):
-            for key, array in values.items():
-                files.write(key, int(rows[start]), array[start:stop])
-        self.unflushed[split].append(rows)
+        labels, status = batch["y"].cpu().numpy()[order], batch["status"].cpu().numpy()[order]
+        for encoder, values in embeddings.items():
+            files = self.files[encoder][split]
+            todo = ~self.done_before[encoder][split][rows]  # rows another encoder needed: not rewritten
+            mine = rows[todo]
+            arrays = {"embeddings": values.cpu().numpy()[order][todo], "labels": labels[todo], "status": status[todo]}
+            for start, stop in contiguous_runs(mine):
+                for key, array in arrays.items():
+                    files.write(key, int(mine[start]), array[start:stop])
+            self.unflushed[encoder][split].append(mine)
         if "lost" in batch:
             self.lost[split].add(batch["lost"].numpy())
 
@@ -337,24 +374,26 @@ class EmbeddingWriter(BasePredictionWriter):
             self._write(*staged)
         for record in self.lost.values():
             record.sync()  # before the rows they came with are marked done
-        for split, pending in self.unflushed.items():
-            if not pending:
-                continue
-            files = self.files[split]
-            files.sync_data()
-            rows = np.concatenate(pending)
-            rows.sort()
-            for start, stop in contiguous_runs(rows):
-                files.write("done", int(rows[start]), np.ones(stop - start, np.uint8))
-            pending.clear()
+        for encoder, by_split in self.unflushed.items():
+            for split, pending in by_split.items():
+                if not pending:
+                    continue
+                files = self.files[encoder][split]
+                files.sync_data()
+                rows = np.concatenate(pending)
+                rows.sort()
+                for start, stop in contiguous_runs(rows):
+                    files.write("done", int(rows[start]), np.ones(stop - start, np.uint8))
+                pending.clear()
         self.last_flush = time.monotonic()
 
     def _close(self) -> None:
         if not self.files:
             return
         self.flush()
-        for files in self.files.values():
-            files.close()
+        for by_split in self.files.values():
+            for files in by_split.values():
+                files.close()
         for record in self.lost.values():
             record.close()
 
@@ -364,20 +403,21 @@ class EmbeddingWriter(BasePredictionWriter):
         self.files.clear()
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Close the files; after every rank is done, rank 0 writes the manifest if nothing is missing."""
+        """Close the files; after every rank is done, rank 0 writes each encoder's manifest if nothing is missing."""
         if stage != "predict" or not self.files:
             return
         self._close()
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
-            self._finish(trainer)
+            for encoder in self.encoders:
+                self._finish(trainer, encoder)
         self.files.clear()
 
-    def _finish(self, trainer: pl.Trainer) -> None:
+    def _finish(self, trainer: pl.Trainer, encoder: str) -> None:
         wall = time.monotonic() - self.started
         splits = {}
         missing = {}
-        for split, files in self.files.items():
+        for split, files in self.files[encoder].items():
             done = np.load(files.paths["done"], mmap_mode="r")
             missing_rows = int(len(done) - np.count_nonzero(done))
             if missing_rows:
@@ -385,16 +425,16 @@ class EmbeddingWriter(BasePredictionWriter):
             splits[split] = summarize_split(files, trainer.datamodule.rows[split]["path"].to_numpy())
         if missing:
             log.warning(
-                f"{self.output_dir}: {sum(missing.values())} row(s) not written yet ({missing}); "
+                f"{self.output_dir}: {sum(missing.values())} row(s) of {encoder} not written yet ({missing}); "
                 "no manifest written: rerun the same command to finish"
             )
             return
-        total_rows = sum(f.rows for f in self.files.values())
-        computed = total_rows - self.rows_done_before
+        total_rows = sum(f.rows for f in self.files[encoder].values())
+        computed = total_rows - sum(int(done.sum()) for done in self.done_before[encoder].values())
         manifest = {
             "complete": True,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            **self.run,
+            **self.runs[encoder],
             "batch_size": trainer.datamodule.batch_size,
             "dtype": "float16",
             "splits": splits,
@@ -404,7 +444,7 @@ class EmbeddingWriter(BasePredictionWriter):
             "rows_computed": computed,
             "clips_per_s": round(computed / wall, 3) if wall > 0 else None,
         }
-        path = manifest_path(self.output_dir, self.run["encoder"])
+        path = manifest_path(self.output_dir, encoder)
         write_json_atomic(path, manifest)
         if computed == 0:
             print(f"nothing to do: {total_rows} of {total_rows} rows already done -> {path}")
@@ -412,22 +452,32 @@ class EmbeddingWriter(BasePredictionWriter):
             print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
 
 
-def describe_run(data: Any, module: pl.LightningModule) -> dict[str, Any]:
-    """What makes two runs' rows interchangeable; a resumed run must match it exactly."""
+def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, Any]]:
+    """Per encoder, what makes two runs' rows interchangeable; a resumed run must match it exactly.
+
+    The module's ``describe()`` gives each encoder's name, weights, mean/std (the values applied)
+    and D; the data gives the clips (index sha256, frames, img_size, decoder, transform, crops),
+    the same for every encoder.
+    """
     described = data.describe()
-    return {
-        "encoder": module.encoder_name,
-        "weights": str(module.weights),
+    clips = {
         "frames": described["frames"],
         "img_size": described["img_size"],
         "transform": described["transform"],  # exact (CPU, notebook-identical) or device
         "crops": described.get("crops", 1),
         "resize_short": described.get("resize_short"),
-        "mean": [float(v) for v in module.mean_used],  # what normalized the clips (explicit or the weights')
-        "std": [float(v) for v in module.std_used],
-        "embedding_dim": int(module.embedding_dim),
         "index": described["index"],
+        "decoder": str(getattr(data, "decoder", "opencv")),
     }
+    runs = {}
+    for encoder, entry in module.describe().items():
+        runs[encoder] = {
+            "encoder": encoder, "weights": entry["weights"], "frames": clips["frames"], "img_size": clips["img_size"],
+            "transform": clips["transform"], "crops": clips["crops"], "resize_short": clips["resize_short"],
+            "mean": [float(v) for v in entry["mean"]], "std": [float(v) for v in entry["std"]],
+            "embedding_dim": int(entry["embedding_dim"]), "index": clips["index"], "decoder": clips["decoder"],
+        }
+    return runs
 
 
 def summarize_split(files: SplitFiles, paths: np.ndarray) -> dict[str, Any]:
@@ -449,14 +499,6 @@ def summarize_split(files: SplitFiles, paths: np.ndarray) -> dict[str, Any]:
         "affected_videos": affected,
         "lost_frames": read_lost_frames(files.paths["done"].parent, files.split, paths),  # video -> [[first, last], ...]
     }
-
-
-def remove_outputs(directory: Path) -> None:
-    """Delete lit_extract's outputs in ``directory`` (only files it writes, nothing else)."""
-    patterns = ("emb_*_*.npy", "y_*.npy", "status_*.npy", "done_*.npy", "manifest_*.json", RUN_FILE, LOST_FRAMES_PATTERN)
-    for pattern in patterns:
-        for path in directory.glob(pattern):
-            path.unlink()
 
 
 def check_free_space(directory: Path, shapes: list[tuple[int, int]]) -> None:

@@ -78,7 +78,7 @@ def write_index(path: Path, rows: list[dict]) -> Path:
 
 def read_outputs(out: Path, splits, encoder: str = "r3d_18") -> dict[str, bytes]:
     """The bytes of every per-split output file in ``out`` (for byte-for-byte comparisons)."""
-    names = [f"{kind}_{split}.npy" for kind in (f"emb_{encoder}", "y", "status", "done") for split in splits]
+    names = [f"{kind}_{split}.npy" for kind in (f"emb_{encoder}", "y", "status", f"done_{encoder}") for split in splits]
     return {name: (out / name).read_bytes() for name in names}
 
 

@@ -194,7 +194,7 @@ def test_paths_with_spaces_and_non_ascii_characters_work(tmp_path, make_video):
     index = write_index(tmp_path / "índice con espacios.csv", clip_rows(video, "test", "Normal", 48))
     out = tmp_path / "salida ü"
     predict(index, out, "--data.splits", "[test]")
-    assert np.load(out / "done_test.npy").all() and not np.load(out / "status_test.npy").any()
+    assert np.load(out / "done_r3d_18_test.npy").all() and not np.load(out / "status_test.npy").any()
 
 
 def test_clip_shorter_than_t_samples_repeated_frames(tmp_path, make_video):
@@ -241,4 +241,4 @@ def test_crash_in_one_ddp_rank_fails_the_run_and_the_rerun_resumes(tmp_path, mak
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     status = np.load(out / "status_test.npy")
-    assert np.load(out / "done_test.npy").all() and status.tolist() == [0, 0, 2, 2]
+    assert np.load(out / "done_r3d_18_test.npy").all() and status.tolist() == [0, 0, 2, 2]

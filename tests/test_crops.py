@@ -158,7 +158,7 @@ def test_ten_crop_run_resumes_rows_not_done(dataset, weights, run, tmp_path):
         (out / file.name).write_bytes(file.read_bytes())
     (out / "manifest_r3d_18.json").unlink()
     embeddings = np.load(out / "emb_r3d_18_train.npy", mmap_mode="r+")
-    done = np.load(out / "done_train.npy", mmap_mode="r+")
+    done = np.load(out / "done_r3d_18_train.npy", mmap_mode="r+")
     embeddings[1:4], done[1:4] = 0, 0  # rows 1-3 lost: they span both train videos
     embeddings.flush(), done.flush()
     del embeddings, done

@@ -132,14 +132,14 @@ def test_damaged_video_in_a_resumed_run_gives_the_same_rows_and_lost_frames(dama
     main(predict_args(index, out))
     # As if killed after the damaged video's first clips were done: later rows not done, and
     # (flushed before done) no record of lost frames beyond what the done rows brought.
-    done = np.load(out / "done_test.npy")
+    done = np.load(out / "done_r3d_18_test.npy")
     done[6:] = 0
-    np.save(out / "done_test.npy", done)
+    np.save(out / "done_r3d_18_test.npy", done)
     for record in out.glob("lost_frames_test.*.jsonl"):
         record.unlink()
     (out / "manifest_r3d_18.json").unlink()
     main(predict_args(index, out))
     np.testing.assert_array_equal(np.load(out / "status_test.npy"), np.load(single / "status_test.npy"))
-    np.testing.assert_array_equal(np.load(out / "done_test.npy"), 1)
+    np.testing.assert_array_equal(np.load(out / "done_r3d_18_test.npy"), 1)
     assert manifest_of(out)["splits"]["test"]["lost_frames"] == {str(damaged): lost}
     assert manifest_of(out)["rows_computed"] == len(done) - 6

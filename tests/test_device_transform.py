@@ -98,7 +98,7 @@ def test_run_records_the_transform_and_a_resume_cannot_mix_them(videos_of_two_si
             "--model.weights", "none", "--writer.output_dir", str(out), "--trainer.accelerator", "cpu",
             "--trainer.enable_progress_bar", "false"]
     main([*args, "--data.transform", "device"])
-    assert json.loads((out / "run.json").read_text())["transform"] == "device"
+    assert json.loads((out / "run_r3d_18.json").read_text())["transform"] == "device"
     assert json.loads((out / "manifest_r3d_18.json").read_text())["transform"] == "device"
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

@@ -217,9 +217,9 @@ def test_index_without_back_to_back_snippets_is_refused_before_writing(tmp_path,
 
 
 def test_rows_not_done_are_refused_before_writing(run, tmp_path, capsys):
-    done = np.load(run.parent / "done_val.npy")
+    done = np.load(run.parent / "done_enc_val.npy")
     done[2] = 0
-    np.save(run.parent / "done_val.npy", done)
+    np.save(run.parent / "done_enc_val.npy", done)
     with pytest.raises(SystemExit) as exit_info:
         export(run, tmp_path / "features")
     err = capsys.readouterr().err.strip()

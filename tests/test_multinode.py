@@ -75,7 +75,7 @@ def test_run_resumed_with_another_world_size_finishes_every_row_once(dataset, si
     main([*predict_args(dataset, out), "--trainer.limit_predict_batches", "2"])  # stops early: 2 batches a split
     assert "no manifest written" in capfd.readouterr().err
     assert not (out / "manifest_r3d_18.json").exists()
-    assert int(np.load(out / "done_train.npy").sum()) == 2
+    assert int(np.load(out / "done_r3d_18_train.npy").sum()) == 2
     resumed = subprocess.run(
         [sys.executable, "-m", "lit_extract", *predict_args(dataset, out),
          "--trainer.devices", "2", "--trainer.strategy", "ddp"],
@@ -91,9 +91,8 @@ def test_a_rank_writes_only_the_bytes_of_its_own_rows(tmp_path, monkeypatch):
     rows, dim = 10, 4
     files = SplitFiles(tmp_path, "enc", "train", rows, dim)
     files.create()
-    files.open()
     writer = EmbeddingWriter(str(tmp_path), flush_interval_s=0)
-    writer.files, writer.splits, writer.unflushed = {"train": files}, ["train"], {"train": []}
+    writer.add_files("enc", "train", files, files.open())
     written: list[tuple[int, int, int]] = []
     real_pwrite = os.pwrite
 

@@ -90,7 +90,7 @@ def test_labels_and_status_follow_the_index_rows(dataset, single_run, split):
     rows = split_rows(load_index(dataset), split)
     np.testing.assert_array_equal(np.load(single_run / f"y_{split}.npy"), rows["y"].to_numpy(np.int8))
     assert not np.load(single_run / f"status_{split}.npy").any()
-    assert np.load(single_run / f"done_{split}.npy").all()
+    assert np.load(single_run / f"done_r3d_18_{split}.npy").all()
 
 
 def test_manifest_is_complete_with_finite_float64_statistics(single_run, dataset):
@@ -106,7 +106,7 @@ def test_manifest_is_complete_with_finite_float64_statistics(single_run, dataset
 
 
 def test_run_json_and_manifest_record_the_explicit_normalization(single_run):
-    for name in ("run.json", "manifest_r3d_18.json"):
+    for name in ("run_r3d_18.json", "manifest_r3d_18.json"):
         recorded = json.loads((single_run / name).read_text())
         assert (recorded["mean"], recorded["std"]) == (NOTEBOOK_MEAN, NOTEBOOK_STD), name
 
@@ -118,7 +118,7 @@ def test_ddp_on_two_processes_writes_the_same_files(dataset, weights, single_run
         "--trainer.devices", "2", "--trainer.strategy", "ddp"))
     assert result.returncode == 0, result.stderr[-3000:]
     for split in ("train", "val", "test"):
-        np.testing.assert_array_equal(np.load(out / f"done_{split}.npy"), 1)
+        np.testing.assert_array_equal(np.load(out / f"done_r3d_18_{split}.npy"), 1)
         np.testing.assert_array_equal(np.load(out / f"y_{split}.npy"), np.load(single_run / f"y_{split}.npy"))
         ddp = np.load(out / f"emb_r3d_18_{split}.npy").astype(np.float32)
         single = np.load(single_run / f"emb_r3d_18_{split}.npy").astype(np.float32)
@@ -133,6 +133,6 @@ def test_ddp_rank_without_any_video_still_finishes(dataset, weights, tmp_path):
         dataset, weights, out, "--data.splits", "[test]", "--data.num_workers", "0",
         "--trainer.devices", "2", "--trainer.strategy", "ddp"), timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_array_equal(np.load(out / "done_test.npy"), 1)
+    np.testing.assert_array_equal(np.load(out / "done_r3d_18_test.npy"), 1)
     expected = reference_embeddings(dataset, weights, "test")
     np.testing.assert_allclose(np.load(out / "emb_r3d_18_test.npy").astype(np.float32), expected, rtol=2e-3, atol=2e-3)

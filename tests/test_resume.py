@@ -49,7 +49,7 @@ def uninterrupted(dataset, tmp_path_factory):
 def wait_for_some_done_rows(out: Path, process: subprocess.Popen, timeout: float = 120) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        done = out / "done_train.npy"
+        done = out / "done_r3d_18_train.npy"
         if done.is_file():
             count = int(np.load(done).sum())
             if count > 0:
@@ -65,8 +65,8 @@ def test_killed_run_resumes_to_the_same_files(dataset, uninterrupted, tmp_path):
     wait_for_some_done_rows(out, process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    total = len(np.load(out / "done_train.npy"))
-    done_at_kill = int(np.load(out / "done_train.npy").sum())
+    total = len(np.load(out / "done_r3d_18_train.npy"))
+    done_at_kill = int(np.load(out / "done_r3d_18_train.npy").sum())
     assert 0 < done_at_kill < total
     assert not (out / "manifest_r3d_18.json").exists()  # an incomplete folder has no manifest
 

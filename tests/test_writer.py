@@ -42,9 +42,8 @@ def test_contiguous_runs_split_at_gaps():
 def test_rows_are_written_at_their_positions_whatever_the_batch_order(tmp_path):
     files = SplitFiles(tmp_path, "enc", "val", rows=6, dim=3)
     files.create()
-    files.open()
     writer = EmbeddingWriter(str(tmp_path), flush_interval_s=0)
-    writer.files, writer.splits, writer.unflushed = {"val": files}, ["val"], {"val": []}
+    writer.add_files("enc", "val", files, files.open())
     expected = np.arange(18, dtype=np.float32).reshape(6, 3)
     for rows in ([5, 0], [3, 1, 2], [4]):
         batch = {"rows": torch.tensor(rows), "y": torch.tensor(rows) % 2, "status": torch.zeros(len(rows), dtype=torch.uint8)}
@@ -71,12 +70,12 @@ def run_under_umask_022(small_dataset, tmp_path):
 
 def test_every_output_is_readable_by_others_under_umask_022(run_under_umask_022):
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in run_under_umask_022.iterdir()}
-    assert {"run.json", "manifest_r3d_18.json", "emb_r3d_18_train.npy"} <= set(modes)
+    assert {"run_r3d_18.json", "manifest_r3d_18.json", "emb_r3d_18_train.npy"} <= set(modes)
     assert modes == {name: 0o644 for name in modes}
 
 
 def test_run_json_and_manifest_record_the_encoders_declared_normalization(run_under_umask_022):
     declared = get_model_weights("r3d_18").DEFAULT.transforms()
-    for name in ("run.json", "manifest_r3d_18.json"):
+    for name in ("run_r3d_18.json", "manifest_r3d_18.json"):
         recorded = json.loads((run_under_umask_022 / name).read_text())
         assert (recorded["mean"], recorded["std"]) == (list(declared.mean), list(declared.std)), name
