@@ -233,9 +233,11 @@ def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list
         os.sched_setaffinity(0, main_core)
 
 
-def _decode_all(job: tuple[list[str], int]) -> None:
+def decode_all(job: tuple[list[str], int | None]) -> None:
+    """Decode every frame of ``job``'s videos (grab, discard) on core ``job[1]`` (None: any core)."""
     paths, core = job
-    os.sched_setaffinity(0, {core})
+    if core is not None:
+        os.sched_setaffinity(0, {core})
     cv2.setNumThreads(1)
     for path in paths:
         capture = cv2.VideoCapture(path)
@@ -250,7 +252,7 @@ def time_ceiling_processes(paths: list[Path], n_clips: int, args, processes: int
 
     jobs = [([str(p) for p in paths[i::processes]], cores[i]) for i in range(processes)]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
-        return best_rate(lambda: pool.map(_decode_all, jobs, chunksize=1), n_clips, args.repeats)[0]
+        return best_rate(lambda: pool.map(decode_all, jobs, chunksize=1), n_clips, args.repeats)[0]
 
 
 def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:

@@ -59,6 +59,8 @@ from torch import nn
 from lit_extract.buffers import release_batch
 from lit_extract.cli import quiet_known_warnings
 from lit_extract.data import ClipDataModule
+from torchvision.models.video import R3D_18_Weights
+
 from lit_extract.encoders import register_encoder
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.writer import EmbeddingWriter
@@ -82,7 +84,7 @@ def peak_rss_mib() -> tuple[float, float]:
     return own, children
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=R3D_18_Weights, min_frames=1)  # stand-in: only its normalization is used
 def free(weights: str) -> tuple[nn.Module, int]:
     """A stand-in encoder that costs nothing: (B, 3, T, H, W) -> (B, 3) channel means of one pixel."""
     return FreeEncoder(), 3

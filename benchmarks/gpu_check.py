@@ -31,14 +31,15 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_path import CLIP_LEN, STRIDE, synthetic_frames, write_h264, write_index  # noqa: E402
+import extract  # noqa: E402
+from data_path import CLIP_LEN, STRIDE, decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
 
-from lit_extract.buffers import release_batch  # noqa: E402
 from lit_extract.cli import quiet_known_warnings  # noqa: E402
 from lit_extract.data import ClipDataModule  # noqa: E402
 from lit_extract.module import FrozenVideoEncoder  # noqa: E402
@@ -88,17 +89,8 @@ def prepare(args) -> tuple[Path, list[Path], int]:
     return index, links, clips
 
 
-def decode_all(paths: list[str]) -> None:
-    cv2.setNumThreads(1)
-    for path in paths:
-        capture = cv2.VideoCapture(path)
-        while capture.grab():
-            pass
-        capture.release()
-
-
 def decode_only(links: list[Path], clips: int, workers: int) -> float:
-    jobs = [[str(p) for p in links[i::workers]] for i in range(workers)]
+    jobs = [([str(p) for p in links[i::workers]], None) for i in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         start = time.perf_counter()
         pool.map(decode_all, jobs, chunksize=1)
@@ -111,17 +103,10 @@ def data_module(args, index: Path, transform: str) -> ClipDataModule:
 
 
 def loader_only(args, index: Path, transform: str) -> float:
-    """Clips/s after the first batch (worker start-up left out)."""
-    data = data_module(args, index, transform)
-    data.setup("predict")
-    start, clips = None, 0
-    for batch in data.predict_dataloader()[0]:
-        if start is None:
-            start = time.perf_counter()
-        else:
-            clips += len(batch["rows"])
-        release_batch(batch)
-    return clips / (time.perf_counter() - start)
+    """Clips/s of the DataLoader alone, after the first batch (benchmarks/extract.py's measure)."""
+    options = SimpleNamespace(T=8, img_size=args.img_size, batch_size=args.loader_batch, workers=args.workers,
+                              transform=transform)
+    return extract.loader_only(options, index)["rate"]
 
 
 def encoder_only(args, batch_size: int, compiled: bool) -> float:

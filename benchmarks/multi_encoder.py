@@ -44,6 +44,8 @@ from torch import nn
 from data_path import CLIP_LEN, STRIDE, make_videos, write_index  # benchmarks/ is on sys.path
 from lit_extract.cli import quiet_known_warnings
 from lit_extract.data import ClipDataModule
+from torchvision.models.video import R3D_18_Weights
+
 from lit_extract.encoders import register_encoder
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.writer import EmbeddingWriter
@@ -51,13 +53,13 @@ from lit_extract.writer import EmbeddingWriter
 SETTINGS = {"standin": ("standin_a", "standin_b"), "resnets": ("r3d_18", "mc3_18")}
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=R3D_18_Weights, min_frames=1)  # stand-in: only its normalization is used
 def standin_a(weights: str) -> tuple[nn.Module, int]:
     """A near-free stand-in encoder: (B, 3, T, H, W) -> (B, 3) channel means."""
     return nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten()), 3
 
 
-@register_encoder(min_frames=1)
+@register_encoder(weights_enum=R3D_18_Weights, min_frames=1)  # stand-in: only its normalization is used
 def standin_b(weights: str) -> tuple[nn.Module, int]:
     """A second near-free stand-in encoder: (B, 3, T, H, W) -> (B, 3) channel maxima."""
     return nn.Sequential(nn.AdaptiveMaxPool3d(1), nn.Flatten()), 3

@@ -27,7 +27,9 @@ from lit_extract.reference import uniform_sample_indices
 
 IMG, SHORT, T, CLIP_LEN = 16, 24, 4, 8
 WIDTH, HEIGHT = 64, 48  # resized to 32 x 24: crops at x 0 / 8 / 16, y 0 / 4 / 8
-MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+# r3d_18's own normalization, as torchvision declares it (what the run applies by default)
+_DECLARED = torchvision.models.video.R3D_18_Weights.DEFAULT.transforms()
+MEAN, STD = np.array(_DECLARED.mean), np.array(_DECLARED.std)
 
 
 def coordinate_frame(height: int, width: int) -> np.ndarray:

@@ -105,7 +105,7 @@ def test_run_records_the_transform_and_a_resume_cannot_mix_them(videos_of_two_si
         main([*args, "--data.transform", "exact"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "holds a different run" in error and "transform" in error
+    assert "holds a different r3d_18 run" in error and "transform" in error
 
 
 def test_auto_is_exact_without_a_gpu(videos_of_two_sizes):

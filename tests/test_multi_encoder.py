@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from torchvision.models import get_model_weights
 
 from conftest import assert_same_outputs, clip_rows, read_outputs, write_index
 from lit_extract import video
@@ -22,7 +23,7 @@ from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 from lit_extract.errors import LitExtractError
 from lit_extract.index import load_index, split_rows
-from lit_extract.module import IMAGENET_MEAN, IMAGENET_STD, weights_per_encoder
+from lit_extract.module import weights_per_encoder
 
 SPLITS = ("train", "val", "test")
 ENCODERS = ("r3d_18", "mc3_18")
@@ -102,8 +103,9 @@ def test_each_encoder_records_its_own_weights_and_normalization(multi, weights):
         entry = manifest(multi, name)
         run = json.loads((multi / f"run_{name}.json").read_text())
         assert entry["weights"] == run["weights"] == str(weights[name])
-        np.testing.assert_allclose(entry["mean"], IMAGENET_MEAN, rtol=1e-6)
-        np.testing.assert_allclose(run["std"], IMAGENET_STD, rtol=1e-6)
+        declared = get_model_weights(name).DEFAULT.transforms()  # torchvision's own declaration
+        np.testing.assert_allclose(entry["mean"], declared.mean, rtol=1e-6)
+        np.testing.assert_allclose(run["std"], declared.std, rtol=1e-6)
 
 
 def test_weights_take_one_value_a_list_in_order_or_a_mapping():
@@ -199,7 +201,8 @@ def test_pass_with_a_finished_encoder_writes_only_the_other(dataset, weights, si
     shutil.copytree(singles["r3d_18"], out)
     before = {name: data for name, data in folder_bytes(out).items() if name.endswith(".npy")}
     main(args(dataset, out, *both(weights)))
-    assert "0 computed now" in capsys.readouterr().out
+    finished = [line for line in capsys.readouterr().out.splitlines() if line.startswith("nothing to do: ")]
+    assert len(finished) == 1 and finished[0].endswith("manifest_r3d_18.json")
     assert {name: (out / name).read_bytes() for name in before} == before
     assert manifest(out, "r3d_18")["rows_computed"] == 0
     assert read_outputs(out, SPLITS, "mc3_18") == read_outputs(singles["mc3_18"], SPLITS, "mc3_18")
