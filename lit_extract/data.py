@@ -309,7 +309,7 @@ class ClipDataModule(pl.LightningDataModule):
             the resize runs on the GPU (same formula, other rounding: within 1% of ``exact`` in the
             embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default):
             ``device`` on a CUDA device with one crop, else ``exact``. The choice is recorded in
-            run.json and the manifest; a resumed run must keep it.
+            run record and the manifest; a resumed run must keep it.
         crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
             resized so its shorter side is ``resize_short``, then the four corner and centre
             ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
