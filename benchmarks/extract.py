@@ -203,19 +203,26 @@ def run_child(kind: str, precision: str, index: Path | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def link_copies(sources: list[Path], frames: int, clips: int, folder: Path) -> list[Path]:
+    """Symlinks in ``folder`` naming ``sources`` round robin, as many as ``clips`` clips of the 32/16
+    index need (``frames`` frames each); existing links are reused."""
+    per_video = (frames - CLIP_LEN) // STRIDE + 1
+    links = []
+    for i in range(math.ceil(clips / per_video)):
+        link = folder / f"{sources[i % len(sources)].stem}_copy{i:04d}.mp4"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(sources[i % len(sources)])
+        links.append(link)
+    return links
+
+
 def prepare_index(args, clips: int) -> Path:
     """An index of ``clips`` clips over the benchmark videos, each video named as often as needed."""
     folder = args.data_dir
     sources = make_videos(folder, "h264", SimpleNamespace(
         videos=args.distinct_videos, frames=args.frames, noise=1.5, gop=args.gop))
-    per_video = (args.frames - CLIP_LEN) // STRIDE + 1
-    links = []
-    for i in range(math.ceil(clips / per_video)):
-        link = folder / "links" / f"{sources[i % len(sources)].stem}_copy{i:04d}.mp4"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(sources[i % len(sources)])
-        links.append(link)
+    links = link_copies(sources, args.frames, clips, folder / "links")
     index = folder / f"extract_{links[0].stem.split('_copy')[0]}_{clips}.csv"
     write_index(links, args.frames, index, clips=clips)
     return index

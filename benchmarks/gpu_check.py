@@ -23,7 +23,6 @@ machine lacks are installed from wheels carried to it (benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extract  # noqa: E402
-from data_path import CLIP_LEN, STRIDE, decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
+from data_path import decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
 
 from lit_extract.cli import quiet_known_warnings  # noqa: E402
 from lit_extract.data import ClipDataModule  # noqa: E402
@@ -74,14 +73,7 @@ def prepare(args) -> tuple[Path, list[Path], int]:
     start = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(min(args.videos, args.workers)) as pool:
         sources = [Path(p) for p in pool.map(write_one, [(str(folder), i, args.frames) for i in range(args.videos)])]
-    per_video = (args.frames - CLIP_LEN) // STRIDE + 1
-    links = []
-    for i in range(math.ceil(args.clips / per_video)):
-        link = folder / "links" / f"{sources[i % len(sources)].stem}_copy{i:04d}.mp4"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(sources[i % len(sources)])
-        links.append(link)
+    links = extract.link_copies(sources, args.frames, args.clips, folder / "links")
     index = folder / f"gpu_check_{args.clips}.csv"
     clips = len(write_index(links, args.frames, index, clips=args.clips))
     print(f"videos: {len(sources)} x {args.frames} frames 320x240 H.264 (written in {time.perf_counter() - start:.0f} s), "

@@ -94,6 +94,17 @@ def assert_same_outputs(out: Path, expected: Path, splits, encoder: str = "r3d_1
             assert written[name] == wanted[name], name
 
 
+def six_video_index(root: Path) -> Path:
+    """Six 160x120 barcode videos of 112 frames (6 clips each), train 4, val 1, test 1, classes
+    alternating; returns the index path."""
+    rows = []
+    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
+        category = ("Normal", "Fighting")[i % 2]
+        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 160, 120, category, i) for k in range(112)))
+        rows += clip_rows(path, split, category, 112)
+    return write_index(root / "index_clips.csv", rows)
+
+
 @pytest.fixture
 def make_video(tmp_path):
     """``make_video(name, n_frames, category="Normal", codec="mp4v", size=(160, 120))`` -> path."""

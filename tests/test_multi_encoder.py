@@ -17,10 +17,9 @@ import torch
 import torchvision
 from torchvision.models import get_model_weights
 
-from conftest import assert_same_outputs, clip_rows, read_outputs, write_index
+from conftest import assert_same_outputs, read_outputs, six_video_index
 from lit_extract import video
 from lit_extract.cli import main
-from lit_extract.demo import barcode_frame, write_video
 from lit_extract.errors import LitExtractError
 from lit_extract.index import load_index, split_rows
 from lit_extract.module import weights_per_encoder
@@ -32,13 +31,7 @@ ENCODERS = ("r3d_18", "mc3_18")
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """Six videos of 112 frames (6 clips each): train 4, val 1, test 1."""
-    root = tmp_path_factory.mktemp("multi")
-    rows = []
-    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
-        category = ("Normal", "Fighting")[i % 2]
-        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 160, 120, category, i) for k in range(112)))
-        rows += clip_rows(path, split, category, 112)
-    return write_index(root / "index_clips.csv", rows)
+    return six_video_index(tmp_path_factory.mktemp("multi"))
 
 
 @pytest.fixture(scope="module")

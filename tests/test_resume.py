@@ -13,22 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_same_outputs, clip_rows, read_outputs, write_index
+from conftest import assert_same_outputs, read_outputs, six_video_index
 from lit_extract.cli import main
-from lit_extract.demo import barcode_frame, write_video
 
 SPLITS = ("train", "val", "test")
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    rows = []
-    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
-        category = ("Normal", "Fighting")[i % 2]
-        path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 160, 120, category, i) for k in range(112)))
-        rows += clip_rows(path, split, category, 112)
-    return write_index(root / "index_clips.csv", rows)
+    return six_video_index(tmp_path_factory.mktemp("resume"))
 
 
 def args(index: Path, out: Path, *extra: str) -> list[str]:
