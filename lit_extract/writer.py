@@ -207,7 +207,9 @@ class EmbeddingWriter(BasePredictionWriter):
         self.lost: dict[str, LostFramesRecord] = {}  # lost frame ranges of damaged videos, per split
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.runs: dict[str, dict[str, Any]] = {}  # encoder -> run identity
-        self.started = self.last_flush = time.monotonic()
+        self.computed: dict[str, int] = {}  # encoder -> rows this process computed (written or not)
+        self.clock = time.monotonic  # seconds; when rows are due to be synced and marked done
+        self.started = self.last_flush = self.clock()
 
     # ----------------------------------------------------------------- setup
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -242,7 +244,8 @@ class EmbeddingWriter(BasePredictionWriter):
             data.exclude_done(split, np.logical_and.reduce([self.done_before[e][split] for e in self.encoders]))
         if hasattr(pl_module, "active"):  # an encoder with every row done is not run again
             pl_module.active = [e for e in self.encoders if not all(d.all() for d in self.done_before[e].values())]
-        self.started = time.monotonic()
+        self.computed = dict.fromkeys(self.encoders, 0)
+        self.started = self.clock()
         self.last_flush = self.started
 
     def add_files(self, encoder: str, split: str, files: SplitFiles, done: np.ndarray) -> None:
@@ -327,29 +330,38 @@ class EmbeddingWriter(BasePredictionWriter):
         next batch arrives, so the device keeps computing while the host writes.
         """
         by_encoder = prediction if isinstance(prediction, dict) else {self.encoders[0]: prediction}
-        embeddings, ready = {}, None
-        for encoder, values in by_encoder.items():
-            values = values.detach().to(torch.float16)
-            if values.device.type == "cuda":
-                host = torch.empty(values.shape, dtype=torch.float16, pin_memory=True)
-                host.copy_(values, non_blocking=True)
-                values = host
-                ready = torch.cuda.Event()
-            embeddings[encoder] = values
-        if ready is not None:
-            ready.record()
-        staged = (self.splits[dataloader_idx], batch, embeddings, ready)
+        copies = {encoder: self.copy_to_host(values) for encoder, values in by_encoder.items()}
+        embeddings = {encoder: host for encoder, (host, _) in copies.items()}
+        pending = [ready for _, ready in copies.values() if ready is not None]
+        staged = (self.splits[dataloader_idx], batch, embeddings, pending)
         previous, self.staged = self.staged, staged
         if previous is not None:
             self._write(*previous)
-        if ready is None:  # nothing to overlap with on the CPU: write now
+        if not pending:  # nothing to overlap with (CPU): write now
             self.staged = None
             self._write(*staged)
-        if time.monotonic() - self.last_flush >= self.flush_interval_s:
+        if self.clock() - self.last_flush >= self.flush_interval_s:
             self.flush()
 
-    def _write(self, split: str, batch: Any, embeddings: dict[str, torch.Tensor], ready: Any) -> None:
-        if ready is not None:
+    def copy_to_host(self, values: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Start moving (B, ...) ``values`` to host memory as float16.
+
+        Returns the host tensor and an object whose ``synchronize()`` must return before the
+        tensor is read, or None when it can be read now. On CUDA the copy goes to pinned memory
+        without blocking and a ``torch.cuda.Event`` marks its end, so the device goes on with the
+        next batch while this one is written; elsewhere the values are ready at once.
+        """
+        values = values.detach().to(torch.float16)
+        if values.device.type != "cuda":
+            return values, None
+        host = torch.empty(values.shape, dtype=torch.float16, pin_memory=True)
+        host.copy_(values, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+        return host, ready
+
+    def _write(self, split: str, batch: Any, embeddings: dict[str, torch.Tensor], pending: list[Any]) -> None:
+        for ready in pending:
             ready.synchronize()
         rows = batch["rows"].cpu().numpy()
         order = np.argsort(rows, kind="stable")
@@ -364,6 +376,7 @@ class EmbeddingWriter(BasePredictionWriter):
                 for key, array in arrays.items():
                     files.write(key, int(mine[start]), array[start:stop])
             self.unflushed[encoder][split].append(mine)
+            self.computed[encoder] = self.computed.get(encoder, 0) + len(rows)  # what the encoder saw
         if "lost" in batch:
             self.lost[split].add(batch["lost"].numpy())
 
@@ -385,7 +398,7 @@ class EmbeddingWriter(BasePredictionWriter):
                 for start, stop in contiguous_runs(rows):
                     files.write("done", int(rows[start]), np.ones(stop - start, np.uint8))
                 pending.clear()
-        self.last_flush = time.monotonic()
+        self.last_flush = self.clock()
 
     def _close(self) -> None:
         if not self.files:
@@ -407,14 +420,23 @@ class EmbeddingWriter(BasePredictionWriter):
         if stage != "predict" or not self.files:
             return
         self._close()
+        computed = self._computed_by_all_ranks(trainer)  # a collective: doubles as the barrier
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
             for encoder in self.encoders:
-                self._finish(trainer, encoder)
+                self._finish(trainer, encoder, computed[encoder])
         self.files.clear()
 
-    def _finish(self, trainer: pl.Trainer, encoder: str) -> None:
-        wall = time.monotonic() - self.started
+    def _computed_by_all_ranks(self, trainer: pl.Trainer) -> dict[str, int]:
+        """Rows each encoder computed in this run, summed over every rank (counted as they were
+        written, not inferred from the done record: a resumed run that recomputed finished rows shows)."""
+        counts = torch.tensor([self.computed.get(e, 0) for e in self.encoders], dtype=torch.int64,
+                              device=trainer.strategy.root_device)
+        counts = trainer.strategy.reduce(counts, reduce_op="sum")
+        return dict(zip(self.encoders, counts.cpu().tolist()))
+
+    def _finish(self, trainer: pl.Trainer, encoder: str, computed: int) -> None:
+        wall = self.clock() - self.started
         splits = {}
         missing = {}
         for split, files in self.files[encoder].items():
@@ -430,7 +452,6 @@ class EmbeddingWriter(BasePredictionWriter):
             )
             return
         total_rows = sum(f.rows for f in self.files[encoder].values())
-        computed = total_rows - sum(int(done.sum()) for done in self.done_before[encoder].values())
         manifest = {
             "complete": True,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import assert_same_outputs, read_outputs, six_video_index
 from lit_extract.cli import main
+from lit_extract.module import FrozenVideoEncoder
 
 SPLITS = ("train", "val", "test")
 
@@ -58,17 +59,39 @@ def test_killed_run_resumes_to_the_same_files(dataset, uninterrupted, tmp_path):
     wait_for_some_done_rows(out, process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    total = len(np.load(out / "done_r3d_18_train.npy"))
-    done_at_kill = int(np.load(out / "done_r3d_18_train.npy").sum())
-    assert 0 < done_at_kill < total
+    done_at_kill = rows_done(out)
+    assert 0 < done_at_kill < 6 * 6
     assert not (out / "manifest_r3d_18.json").exists()  # an incomplete folder has no manifest
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = json.loads((out / "manifest_r3d_18.json").read_text())
     assert manifest["complete"]
-    total_rows = sum(manifest["splits"][s]["rows"] for s in SPLITS)
-    assert manifest["rows_computed"] <= total_rows - done_at_kill  # finished rows were not recomputed
+    assert manifest["rows_computed"] == 6 * 6 - done_at_kill  # counted as computed: finished rows were skipped
+    assert read_outputs(out, SPLITS) == read_outputs(uninterrupted, SPLITS)
+
+
+def rows_done(out: Path) -> int:
+    """Rows marked done in every split's resume record."""
+    return sum(int(np.load(out / f"done_r3d_18_{split}.npy").sum()) for split in SPLITS)
+
+
+def test_resumed_run_feeds_the_encoder_exactly_the_rows_not_done(dataset, uninterrupted, tmp_path, monkeypatch):
+    out = tmp_path / "stopped"
+    main(args(dataset, out, "--trainer.limit_predict_batches", "2"))  # stops early: two rows a split
+    done = {split: np.load(out / f"done_r3d_18_{split}.npy").astype(bool) for split in SPLITS}
+    assert [int(d.sum()) for d in done.values()] == [2, 2, 2]
+    seen = {split: [] for split in SPLITS}
+    real_step = FrozenVideoEncoder.predict_step
+
+    def recording_step(self, batch, batch_idx, dataloader_idx=0):
+        seen[SPLITS[dataloader_idx]] += batch["rows"].tolist()
+        return real_step(self, batch, batch_idx, dataloader_idx)
+
+    monkeypatch.setattr(FrozenVideoEncoder, "predict_step", recording_step)
+    main(args(dataset, out))
+    for split in SPLITS:
+        assert sorted(seen[split]) == np.flatnonzero(~done[split]).tolist(), split  # each missing row once, no other
     assert read_outputs(out, SPLITS) == read_outputs(uninterrupted, SPLITS)
 
 
@@ -126,7 +149,9 @@ def test_killing_one_ddp_rank_fails_the_run_and_the_rerun_resumes(dataset, unint
     _, stderr = process.communicate(timeout=120)  # no hang: the other rank is stopped too
     assert process.returncode != 0
     assert not (out / "manifest_r3d_18.json").exists()
+    done_at_kill = rows_done(out)
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "manifest_r3d_18.json").read_text())["rows_computed"] == 6 * 6 - done_at_kill
     assert_same_outputs(out, uninterrupted, SPLITS)
