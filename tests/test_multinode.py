@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -66,7 +67,9 @@ def test_two_torchrun_nodes_write_the_files_of_one_process(dataset, single, tmp_
     ]
     logs = [launch.communicate(timeout=240)[0] for launch in launches]
     assert [launch.returncode for launch in launches] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
-    assert "world_size" in (nodes / "manifest_r3d_18.json").read_text()
+    manifest = json.loads((nodes / "manifest_r3d_18.json").read_text())
+    assert manifest["world_size"] == 2
+    assert manifest["rows_computed"] == sum(len(np.load(single / f"y_{s}.npy")) for s in SPLITS)  # each row on one node
     assert_same_outputs(nodes, single, SPLITS)
 
 

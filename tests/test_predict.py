@@ -124,7 +124,9 @@ def test_ddp_on_two_processes_writes_the_same_files(dataset, weights, single_run
         single = np.load(single_run / f"emb_r3d_18_{split}.npy").astype(np.float32)
         assert np.abs(ddp).sum(axis=1).min() > 0  # no row left at zero
         np.testing.assert_allclose(ddp, single, rtol=2e-3, atol=2e-3)
-    assert json.loads((out / "manifest_r3d_18.json").read_text())["world_size"] == 2
+    manifest = json.loads((out / "manifest_r3d_18.json").read_text())
+    assert manifest["world_size"] == 2
+    assert manifest["rows_computed"] == sum(len(np.load(single_run / f"y_{s}.npy")) for s in ("train", "val", "test"))  # each row by one rank
 
 
 def test_ddp_rank_without_any_video_still_finishes(dataset, weights, tmp_path):
