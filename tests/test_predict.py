@@ -1,4 +1,4 @@
-"""`python -m lit_extract predict`: output rows equal an independent computation, on 1 and 2 processes."""
+"""`python -m lit_extract predict`: output rows equal an independent computation, on 1 and 2 processes and under bf16."""
 
 from __future__ import annotations
 
@@ -154,4 +154,4 @@ def test_bf16_mixed_rows_stay_close_to_the_notebook_float32_loop(dataset, weight
     assert written.dtype == np.float16
     error = row_relative_error(written.astype(np.float64), reference_embeddings(dataset, weights, "val").astype(np.float64))
     assert error.min() > 1.5e-3, f"bf16 rows as close to float32 as float16 rounding: {error}"
-    assert error.max() < 2e-2, error
+    assert error.max() < 1e-2, error
