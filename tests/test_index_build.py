@@ -233,10 +233,9 @@ def test_unreadable_video_is_skipped_and_listed_in_the_sidecar(tree_root, tmp_pa
 def test_written_index_holds_the_rows_built_by_hand(tree_root, tmp_path):
     result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.2, seed=0, progress=False)
     val = documented_val_draw(TREE_TRAIN, 0.2, seed=0)
-    videos = [(split, category, tree_root / folder / category / name)
-              for folder, category, names in [("train", "Fighting", TREE_TRAIN["Fighting"]), ("train", "Normal", TREE_TRAIN["Normal"]),
-                                              ("test", "Fighting", ["tf.mp4"]), ("test", "Normal", ["tn.mp4"])]
-              for name in names for split in ["val" if folder == "train" and name in val else folder]]
+    videos = [("val" if name in val else "train", category, tree_root / "train" / category / name)
+              for category, names in TREE_TRAIN.items() for name in names]
+    videos += [("test", "Fighting", tree_root / "test/Fighting/tf.mp4"), ("test", "Normal", tree_root / "test/Normal/tn.mp4")]
     order = {"train": 0, "val": 1, "test": 2}
     # every video has 20 frames < clip_len 32: one clip [0, 20) each; rows by split, then path
     expected = pd.DataFrame(
