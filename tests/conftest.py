@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,27 @@ def read_barcode(frame: np.ndarray) -> int:
         centre = band[int((bit + 0.3) * stripe) : int((bit + 0.7) * stripe) + 1].mean()
         value = (value << 1) | int(centre > 127)
     return value
+
+
+@contextmanager
+def saved_figures() -> Iterator[dict[Path, object]]:
+    """Record every matplotlib ``Figure`` saved inside the block, by the path it was saved to.
+
+    The figures are still written (``Figure.savefig`` is wrapped, not replaced), so a test can check
+    the plotted data (``figure.axes[i].lines``, ``.collections``) of a PNG the code wrote.
+    """
+    from matplotlib.figure import Figure
+
+    saved: dict[Path, Figure] = {}
+    original = Figure.savefig
+
+    def savefig(self, fname, *args, **kwargs):
+        saved[Path(fname)] = self
+        return original(self, fname, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", savefig)
+        yield saved
 
 
 def mdat_payload(data: bytes) -> tuple[int, int]:

@@ -6,8 +6,10 @@ counts; expected clip ranges, counts and splits are written out by hand.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -166,10 +168,31 @@ def test_no_video_is_in_two_splits_and_test_is_untouched(tree_root, tmp_path):
     assert split_of["train"] | split_of["val"] == {f"n{i:02d}.mp4" for i in range(10)} | {f"f{i:02d}.mp4" for i in range(4)}
 
 
-def test_same_seed_gives_the_same_val_videos(tree_root, tmp_path):
-    first = build_index(out=str(tmp_path / "a.csv"), root=str(tree_root), val_fraction=0.2, seed=7, progress=False).index
-    again = build_index(out=str(tmp_path / "b.csv"), root=str(tree_root), val_fraction=0.2, seed=7, progress=False).index
-    assert videos_by_split(first)["val"] == videos_by_split(again)["val"]
+def documented_val_draw(train: dict[str, list[str]], val_fraction: float, seed: int) -> set[str]:
+    """The val videos ``assign_val``'s docstring promises, worked out here from that text alone.
+
+    Per category with ``n`` train videos (``train``: category -> file names, all in one folder, so
+    sorting names sorts paths): ``min(floor(n * f + 0.5), n - 1)`` of them, the first that many of
+    ``numpy.random.default_rng([seed, crc32(category)]).permutation(n)`` over the sorted names.
+    """
+    picked = set()
+    for category, names in train.items():
+        names = sorted(names)
+        n_val = min(math.floor(len(names) * val_fraction + 0.5), len(names) - 1)
+        order = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))]).permutation(len(names))
+        picked |= {names[i] for i in order[:n_val]}
+    return picked
+
+
+TREE_TRAIN = {"Normal": [f"n{i:02d}.mp4" for i in range(10)], "Fighting": [f"f{i:02d}.mp4" for i in range(4)]}
+
+
+def test_val_videos_are_the_documented_seeded_draw_per_category(tree_root, tmp_path):
+    expected = documented_val_draw(TREE_TRAIN, 0.2, seed=7)
+    assert len(expected) == 3  # 2 of 10 Normal, 1 of 4 Fighting
+    for out in ("a.csv", "b.csv"):  # and again: the same seed gives the same videos
+        index = build_index(out=str(tmp_path / out), root=str(tree_root), val_fraction=0.2, seed=7, progress=False).index
+        assert videos_by_split(index)["val"] == expected
 
 
 def test_different_seed_gives_different_val_videos(tree_root, tmp_path):
@@ -207,11 +230,22 @@ def test_unreadable_video_is_skipped_and_listed_in_the_sidecar(tree_root, tmp_pa
     assert sidecar["reason"].str.contains("cannot open").all()
 
 
-def test_written_index_passes_load_index_unchanged(tree_root, tmp_path):
-    result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.2, progress=False)
-    loaded = load_index(result.out)
-    pd.testing.assert_frame_equal(loaded, result.index)
-    assert len(loaded) == 16  # 16 videos of 20 frames, one clip each
+def test_written_index_holds_the_rows_built_by_hand(tree_root, tmp_path):
+    result = build_index(out=str(tmp_path / "i.csv"), root=str(tree_root), val_fraction=0.2, seed=0, progress=False)
+    val = documented_val_draw(TREE_TRAIN, 0.2, seed=0)
+    videos = [("val" if name in val else "train", category, tree_root / "train" / category / name)
+              for category, names in TREE_TRAIN.items() for name in names]
+    videos += [("test", "Fighting", tree_root / "test/Fighting/tf.mp4"), ("test", "Normal", tree_root / "test/Normal/tn.mp4")]
+    order = {"train": 0, "val": 1, "test": 2}
+    # every video has 20 frames < clip_len 32: one clip [0, 20) each; rows by split, then path
+    expected = pd.DataFrame(
+        [{"split": split, "y": int(category != "Normal"), "category": category, "path": str(path.resolve()),
+          "clip_idx": 0, "start_frame": 0, "end_frame": 20, "clip_len": 32, "stride": 16, "fps": FPS, "n_frames": 20}
+         for split, category, path in sorted(videos, key=lambda v: (order[v[0]], str(v[2].resolve())))]
+    )
+    assert len(expected) == 16
+    pd.testing.assert_frame_equal(pd.read_csv(result.out), expected)  # the file, as written
+    pd.testing.assert_frame_equal(load_index(result.out), expected)  # and as the extractor reads it
 
 
 def test_missing_root_is_an_error_naming_it(tmp_path):

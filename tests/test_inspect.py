@@ -1,7 +1,8 @@
 """Inspecting an output folder (``python -m lit_extract inspect manifest.json [--plot x.png]``).
 
 Each test writes a small, complete output folder itself (npy files through ``open_memmap`` and a
-manifest following ``lit_extract.manifest``'s layout) and compares with hand-computed numbers.
+manifest following ``lit_extract.manifest``'s layout) and compares with hand-computed numbers, or
+with scikit-learn (the PCA plot's points, read from the figure it saved).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.lib.format import open_memmap
 
+from conftest import saved_figures
 from lit_extract.cli import main
 from lit_extract.manifest import (
     inspect_manifest, manifest_path, pca_2d, plot_embeddings, split_file_names, write_json_atomic,
@@ -40,7 +42,7 @@ def write_output(folder: Path, splits: dict[str, dict[str, np.ndarray]]) -> Path
         entries[split] = {"rows": len(arrays["labels"]), "files": names,
                           "label_counts": {str(int(y)): int(n) for y, n in zip(labels, counts)}}
     manifest = {"complete": True, "encoder": ENCODER, "weights": None, "frames": 8, "img_size": 32,
-                "embedding_dim": 2, "dtype": "float16", "splits": entries}
+                "embedding_dim": next(iter(splits.values()))["embeddings"].shape[1], "dtype": "float16", "splits": entries}
     path = manifest_path(folder, ENCODER)
     write_json_atomic(path, manifest)
     return path
@@ -151,13 +153,50 @@ def test_pca_2d_of_points_on_a_line_has_one_component():
     assert coords[:, 1] == pytest.approx([0.0, 0.0, 0.0])
 
 
-def test_plot_embeddings_writes_a_png(tmp_path):
-    out = plot_embeddings(write_output(tmp_path, complete_splits()), tmp_path / "plots/pca.png", sample=5, seed=0)
+def scattered_splits() -> dict[str, dict[str, np.ndarray]]:
+    """Train (12 rows) and val (6 rows) of 3-D points spread unequally along each axis, labels alternating, all done."""
+    rng = np.random.default_rng(5)
+    splits = {}
+    for split, rows in (("train", 12), ("val", 6)):
+        points = rng.normal(size=(rows, 3)) * [3.0, 1.5, 0.5] + [1.0, -2.0, 0.5]
+        splits[split] = {"embeddings": points.astype(np.float16), "labels": np.arange(rows) % 2,
+                         "status": np.zeros(rows), "done": np.ones(rows)}
+    return splits
+
+
+def assert_plots_the_pca_of_every_row(figure, splits) -> None:
+    """``figure`` scatters scikit-learn's 2-component PCA of all rows (up to each component's sign),
+    one series per label, with the explained variance in the axis labels."""
+    from sklearn.decomposition import PCA
+
+    x = np.concatenate([np.asarray(s["embeddings"], dtype=np.float64) for s in splits.values()])
+    y = np.concatenate([s["labels"] for s in splits.values()])
+    pca = PCA(2).fit(x)
+    expected = pca.transform(x)
+    axes = figure.axes[0]
+    plotted = {label: np.asarray(collection.get_offsets()) for label, collection in zip((0, 1), axes.collections)}
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["y=0 (n=9)", "y=1 (n=9)"]
+    got = np.concatenate([plotted[0], plotted[1]])
+    wanted = np.concatenate([expected[y == 0], expected[y == 1]])
+    signs = np.sign((got * wanted).sum(axis=0))  # a principal axis may come out flipped
+    np.testing.assert_allclose(got * signs, wanted, atol=1e-9)
+    assert axes.get_xlabel() == f"PC1 ({pca.explained_variance_ratio_[0]:.1%} of variance)"
+    assert axes.get_ylabel() == f"PC2 ({pca.explained_variance_ratio_[1]:.1%} of variance)"
+
+
+def test_plot_embeddings_draws_the_pca_of_the_rows(tmp_path):
+    splits = scattered_splits()
+    with saved_figures() as figures:
+        out = plot_embeddings(write_output(tmp_path, splits), tmp_path / "plots/pca.png", sample=100, seed=0)
     assert out == tmp_path / "plots/pca.png"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_plots_the_pca_of_every_row(figures[out], splits)
 
 
-def test_cli_inspect_plot_writes_a_png(tmp_path):
-    path = write_output(tmp_path, complete_splits())
-    assert run_cli([str(path), "--plot", str(tmp_path / "pca.png")]) == 0
+def test_cli_inspect_plot_draws_the_pca_of_the_rows(tmp_path):
+    splits = scattered_splits()
+    path = write_output(tmp_path, splits)
+    with saved_figures() as figures:
+        assert run_cli([str(path), "--plot", str(tmp_path / "pca.png")]) == 0
     assert (tmp_path / "pca.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plots_the_pca_of_every_row(figures[tmp_path / "pca.png"], splits)

@@ -18,8 +18,10 @@ import math
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
+from sklearn.metrics import roc_auc_score
 
 from lit_extract.manifest import inspect_manifest, manifest_path, read_manifest
 
@@ -47,27 +49,51 @@ def output_types(notebook: nbformat.NotebookNode) -> set[str]:
     return found
 
 
-@pytest.mark.timeout(400)
-def test_notebooks_run_on_the_demo_data(tmp_path, monkeypatch):
+def shown_metrics(notebook: nbformat.NotebookNode) -> dict[str, float]:
+    """The metrics table 02_probe displays (the cell that reads ``metrics.json``), as name -> value."""
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and "metrics.json" in c.source)
+    table = next(o for o in cell.outputs if o["output_type"] == "execute_result")["data"]["text/plain"]
+    return {name: float(value) for name, value in (line.split() for line in table.splitlines()[1:])}
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Both notebooks run on a fresh demo folder: ``(workdir, demo folder, probe notebook,
+    extract notebook, the manifest as the probe notebook left it)``."""
+    tmp_path = tmp_path_factory.mktemp("notebooks")
     demo = tmp_path / "demo"
-    monkeypatch.setenv("LIT_EXTRACT_DEMO_DIR", str(demo))  # inherited by the kernel process
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIT_EXTRACT_DEMO_DIR", str(demo))  # inherited by the kernel process
+        probe_nb = execute("02_probe.ipynb", tmp_path)
+        first_manifest = read_manifest(manifest_path(demo / "processed", "r3d_18"))
+        extract_nb = execute("01_extract.ipynb", tmp_path)
+    return tmp_path, demo, probe_nb, extract_nb, first_manifest
 
-    probe_nb = execute("02_probe.ipynb", tmp_path)
+
+@pytest.mark.timeout(400)  # the first test to use ``executed`` runs the notebooks (about a minute)
+def test_notebooks_run_on_the_demo_data(executed):
+    tmp_path, demo, probe_nb, extract_nb, first_manifest = executed
     manifest = manifest_path(demo / "processed", "r3d_18")
-    first_manifest = read_manifest(manifest)
-    extract_nb = execute("01_extract.ipynb", tmp_path)
-
     assert read_manifest(manifest)["complete"]
     assert inspect_manifest(manifest).ok
     assert read_manifest(manifest)["index"]["sha256"] == first_manifest["index"]["sha256"]  # 01 reused 02's rows
     assert (demo / "processed" / "pca.png").stat().st_size > 0
     run = demo / "probe" / "lightning_logs" / "version_0"
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= metrics["test_auroc"] <= 1.0 and math.isfinite(metrics["test_auroc"])
+    assert math.isfinite(json.loads((run / "metrics.json").read_text())["test_auroc"])
     assert (run / "roc_test.png").stat().st_size > 0
     assert not list(tmp_path.glob("lightning_logs"))  # nothing written outside the demo folder
     for notebook in (extract_nb, probe_nb):  # frames/PCA and ROC/scores are shown inline
         assert {"image/png", "text/html"} <= output_types(notebook)
+
+
+@pytest.mark.timeout(400)
+def test_probe_notebook_shows_the_auroc_of_its_saved_test_scores(executed):
+    # scikit-learn on the probe's saved scores and the labels the extractor wrote for the test rows.
+    _, demo, probe_nb, _, _ = executed
+    run = demo / "probe" / "lightning_logs" / "version_0"
+    expected = roc_auc_score(np.load(demo / "processed" / "y_test.npy"), np.load(run / "scores_test.npy"))
+    assert shown_metrics(probe_nb)["test_auroc"] == pytest.approx(expected, abs=1e-6)
+    assert json.loads((run / "metrics.json").read_text())["test_auroc"] == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

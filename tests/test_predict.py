@@ -1,4 +1,4 @@
-"""`python -m lit_extract predict`: output rows equal an independent computation, on 1 and 2 processes."""
+"""`python -m lit_extract predict`: output rows equal an independent computation, on 1 and 2 processes and under bf16."""
 
 from __future__ import annotations
 
@@ -138,3 +138,22 @@ def test_ddp_rank_without_any_video_still_finishes(dataset, weights, tmp_path):
     np.testing.assert_array_equal(np.load(out / "done_r3d_18_test.npy"), 1)
     expected = reference_embeddings(dataset, weights, "test")
     np.testing.assert_allclose(np.load(out / "emb_r3d_18_test.npy").astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+
+def row_relative_error(rows: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """``|row - expected row| / |expected row|`` (L2) of each row."""
+    return np.linalg.norm(rows - expected, axis=1) / np.linalg.norm(expected, axis=1)
+
+
+def test_bf16_mixed_rows_stay_close_to_the_notebook_float32_loop(dataset, weights, tmp_path):
+    # bf16 keeps 8 significant bits (relative step 2**-8 = 0.0039): its rows land ~0.5% from the
+    # float32 loop's; the float16 files of a float32 run land within ~0.03%. Between the two bounds:
+    # bf16 ran (a run that silently stays float32 is too close), and its rows were not mangled.
+    out = tmp_path / "bf16"
+    main(["predict", *predict_args(dataset, weights, out, "--data.splits", "[val]", "--data.num_workers", "0",
+                                   "--trainer.precision", "bf16-mixed")])
+    written = np.load(out / "emb_r3d_18_val.npy")
+    assert written.dtype == np.float16
+    error = row_relative_error(written.astype(np.float64), reference_embeddings(dataset, weights, "val").astype(np.float64))
+    assert error.min() > 1.5e-3, f"bf16 rows as close to float32 as float16 rounding: {error}"
+    assert error.max() < 1e-2, error

@@ -21,8 +21,10 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     f1_score,
     roc_auc_score,
+    roc_curve,
 )
 
+from conftest import saved_figures
 from lit_extract.cli import main
 from lit_extract.index import COLUMNS, file_sha256
 from lit_extract.lightning_cli import ProbeCLI
@@ -99,15 +101,18 @@ def standardized(manifest: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def overlapping(tmp_path_factory) -> tuple[Path, Path]:
-    """(manifest, run dir) of one probe run on overlapping classes with UCF-style annotations."""
+def overlapping(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """(manifest, run dir, figures saved by path) of one probe run on overlapping classes with
+    UCF-style annotations (``annotations.txt`` next to the run's folder)."""
     folder = tmp_path_factory.mktemp("overlapping")
     manifest = gaussian_run(folder / "run", shift=1.0, rows=3000, dim=32)
     labels = np.load(folder / "run" / "y_test.npy")[::CLIPS_PER_VIDEO]  # every clip of a video shares its label
     lines = [f"test_{v:05d}.mp4  {'Arson' if y else 'Normal'}  " + ("10 40  50 60" if y else "-1 -1  -1 -1")
              for v, y in enumerate(labels)]
     (folder / "annotations.txt").write_text("\n".join(lines) + "\n")
-    return manifest, probe(manifest, folder / "runs", "--data.annotations", str(folder / "annotations.txt"))
+    with saved_figures() as figures:
+        run = probe(manifest, folder / "runs", "--data.annotations", str(folder / "annotations.txt"))
+    return manifest, run, figures
 
 
 def test_standardization_uses_train_mean_and_std(tmp_path):
@@ -150,7 +155,7 @@ def test_random_labels_give_auroc_near_half(tmp_path):
 
 
 def test_probe_auroc_matches_sklearn_logistic_regression(overlapping):
-    manifest, run = overlapping
+    manifest, run, _ = overlapping
     x_train, y_train = standardized(manifest, "train")
     x_test, y_test = standardized(manifest, "test")
     reference = roc_auc_score(y_test, LogisticRegression(max_iter=1000).fit(x_train, y_train).decision_function(x_test))
@@ -158,7 +163,7 @@ def test_probe_auroc_matches_sklearn_logistic_regression(overlapping):
 
 
 def test_metrics_json_matches_sklearn_on_saved_scores(overlapping):
-    manifest, run = overlapping
+    manifest, run, _ = overlapping
     metrics = json.loads((run / "metrics.json").read_text())
     scores, labels = np.load(run / "scores_test.npy"), np.load(manifest.parent / "y_test.npy")
     assert set(metrics) == BINARY_KEYS | {"test_frame_auroc"}
@@ -170,9 +175,43 @@ def test_metrics_json_matches_sklearn_on_saved_scores(overlapping):
     assert metrics["test_video_auroc"] == pytest.approx(roc_auc_score(video["y"], video["s"]), abs=1e-6)
 
 
-def test_probe_command_writes_roc_and_best_checkpoint(overlapping):
-    _, run = overlapping
+def test_frame_auroc_matches_sklearn_on_the_annotated_frames(overlapping):
+    # Worked out here from the files alone: the annotation ranges are 1-based and inclusive (the
+    # authors' MATLAB GT(st:end)=1), and each video's clips tile it back to back, so frame f's score
+    # is the score of the one clip [start, end) that holds it.
+    manifest, run, _ = overlapping
+    annotated = {}
+    for line in (manifest.parent.parent / "annotations.txt").read_text().splitlines():
+        name, _, *bounds = line.split()
+        annotated[name] = [(int(a), int(b)) for a, b in zip(bounds[::2], bounds[1::2]) if a != "-1"]
+    index = pd.read_csv(manifest.parent / "index_clips.csv")
+    test = index[index["split"] == "test"].assign(score=np.load(run / "scores_test.npy").astype(np.float64))
+    frame_scores, frame_labels = [], []
+    for video, clips in test.groupby("path", sort=False):
+        scores = np.full(int(clips["n_frames"].iloc[0]), np.nan)
+        for start, end, score in clips[["start_frame", "end_frame", "score"]].itertuples(index=False):
+            scores[int(start):int(end)] = score
+        labels = np.zeros(len(scores), dtype=int)
+        for first, last in annotated[Path(video).name]:
+            labels[first - 1 : last] = 1  # 1-based first..last -> 0-based first-1..last-1
+        assert not np.isnan(scores).any()
+        frame_scores.append(scores)
+        frame_labels.append(labels)
+    expected = roc_auc_score(np.concatenate(frame_labels), np.concatenate(frame_scores))
+    assert json.loads((run / "metrics.json").read_text())["test_frame_auroc"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_probe_command_plots_the_roc_curve_of_its_saved_test_scores(overlapping):
+    manifest, run, figures = overlapping
     assert (run / "roc_test.png").read_bytes().startswith(b"\x89PNG")
+    fpr, tpr, _ = roc_curve(np.load(manifest.parent / "y_test.npy"), np.load(run / "scores_test.npy"), drop_intermediate=False)
+    curve = figures[run / "roc_test.png"].axes[0].lines[0]
+    np.testing.assert_allclose(curve.get_xdata(), fpr, atol=1e-9)
+    np.testing.assert_allclose(curve.get_ydata(), tpr, atol=1e-9)
+
+
+def test_probe_command_keeps_the_best_checkpoint_and_its_config(overlapping):
+    _, run, _ = overlapping
     assert [p.name for p in (run / "checkpoints").glob("*.ckpt")] and (run / "config.yaml").is_file()
 
 
