@@ -420,7 +420,7 @@ class EmbeddingWriter(BasePredictionWriter):
         if stage != "predict" or not self.files:
             return
         self._close()
-        computed = self._computed_by_all_ranks(trainer)  # a collective: doubles as the barrier
+        computed = self._computed_by_all_ranks(trainer)  # every rank takes part (a collective)
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
             for encoder in self.encoders:
