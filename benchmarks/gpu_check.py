@@ -54,14 +54,14 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def write_one(job: tuple[str, int, int]) -> str:
+def write_one(job: tuple[str, int, int, float]) -> str:
     """Video ``i`` of the check, named and made as data_path.make_videos makes it (written once, then reused)."""
-    folder, i, frames = job
+    folder, i, frames, noise = job
     cv2.setNumThreads(1)
-    path = Path(folder) / f"Bench{i:03d}_{frames}f_n1.5_g250_x264.mp4"
+    path = Path(folder) / f"Bench{i:03d}_{frames}f_n{noise:g}_g250_x264.mp4"
     if not path.is_file():
         tmp = path.with_name(f".{path.name}")
-        write_h264(tmp, synthetic_frames(frames, seed=i, noise=1.5), gop=250)
+        write_h264(tmp, synthetic_frames(frames, seed=i, noise=noise), gop=250)
         tmp.rename(path)
     return str(path)
 
@@ -72,11 +72,12 @@ def prepare(args) -> tuple[Path, list[Path], int]:
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(min(args.videos, args.workers)) as pool:
-        sources = [Path(p) for p in pool.map(write_one, [(str(folder), i, args.frames) for i in range(args.videos)])]
-    links = extract.link_copies(sources, args.frames, args.clips, folder / "links")
-    index = folder / f"gpu_check_{args.clips}.csv"
+        sources = [Path(p) for p in pool.map(write_one, [(str(folder), i, args.frames, args.noise) for i in range(args.videos)])]
+    kbps = sum(p.stat().st_size for p in sources) * 8 / (len(sources) * args.frames / 30) / 1000
+    links = extract.link_copies(sources, args.frames, args.clips, folder / f"links_n{args.noise:g}")
+    index = folder / f"gpu_check_{args.clips}_n{args.noise:g}.csv"
     clips = len(write_index(links, args.frames, index, clips=args.clips))
-    print(f"videos: {len(sources)} x {args.frames} frames 320x240 H.264 (written in {time.perf_counter() - start:.0f} s), "
+    print(f"videos: {len(sources)} x {args.frames} frames 320x240 H.264, {kbps:.0f} kbit/s (written in {time.perf_counter() - start:.0f} s), "
           f"{clips} clips via {len(links)} links", flush=True)
     return index, links, clips
 
@@ -181,6 +182,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=max(1, len(__import__("os").sched_getaffinity(0)) - 1))
     parser.add_argument("--videos", type=int, default=16, help="distinct videos written (then repeated via links)")
     parser.add_argument("--frames", type=int, default=2000, help="frames per video (UCF-Crime's median is ~2,000)")
+    parser.add_argument("--noise", type=float, default=1.5,
+                        help="sensor noise (grey levels): 1.5 gives light ~250 kbit/s video (cheap decoding), 4 ~1.8 Mbit/s")
     parser.add_argument("--loader-batch", type=int, default=16)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--compile-modes", nargs="+", default=["off", "on"], choices=["off", "on"])
