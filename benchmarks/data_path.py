@@ -4,6 +4,7 @@
     python benchmarks/data_path.py --videos 4 --frames 2000 --notebook-clips 80 --repeats 3
     python benchmarks/data_path.py --codecs h264 --parts project ceiling   # just the fast parts
     python benchmarks/data_path.py --codecs h264 --gop 250 --parts notebook project ceiling
+    python benchmarks/data_path.py --video-dir /data/UCF_Crime/Videos --videos 16 --parts ceiling workers
 
 Writes UCF-Crime-like videos (320x240, 30 fps, ``--frames`` frames: a textured background with
 slow lighting drift, five moving shapes and sensor noise) once per codec into ``--data-dir``
@@ -25,6 +26,10 @@ threads, and that count follows the CPU affinity, so pinning the process (and ea
 one core makes every capture, the notebook's included, decode on one thread. The script checks
 it (``CAP_PROP_N_THREADS`` and the threads the process really has while a capture is open) and
 also sets ``cv2.setNumThreads(1)`` and ``torch.set_num_threads(1)``.
+
+``--video-dir`` times your own videos instead (the first ``--videos`` files under it, sorted;
+frame counts from their headers), so you can see what share of decoding the workers reach on the
+footage you will extract: it depends on how heavy the video is to decode.
 
 Each timing runs ``--repeats`` times; the best run is reported (others' jobs on a shared machine
 only ever slow a run down), with the load average beside it.
@@ -106,12 +111,29 @@ def make_videos(folder: Path, codec: str, args) -> list[Path]:
     return paths
 
 
-def write_index(paths: list[Path], n_frames: int, out: Path, clips: int | None = None) -> pd.DataFrame:
-    """The notebook's 32/16 index of ``paths`` (all in split ``test``; its first ``clips`` rows), written with pandas."""
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"}
+
+
+def own_videos(folder: Path, count: int) -> tuple[list[Path], list[int], float]:
+    """The first ``count`` videos under ``folder`` (sorted), their header frame counts and the first one's fps."""
+    from lit_extract.scan import probe_video
+
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)[:count]
+    if not paths:
+        raise SystemExit(f"error: {folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) under it")
+    infos = [probe_video(p) for p in paths]
+    return paths, [info.n_frames for info in infos], infos[0].fps
+
+
+def write_index(paths: list[Path], n_frames: int | list[int], out: Path, clips: int | None = None,
+                fps: float = FPS) -> pd.DataFrame:
+    """The notebook's 32/16 index of ``paths`` (all in split ``test``; its first ``clips`` rows), written
+    with pandas; ``n_frames`` is every video's frame count, or one count per video."""
+    counts = n_frames if isinstance(n_frames, list) else [n_frames] * len(paths)
     rows = [
-        ("test", 1, "Bench", str(path), clip_idx, start, start + CLIP_LEN, CLIP_LEN, STRIDE, FPS, n_frames)
-        for path in paths
-        for clip_idx, start in enumerate(range(0, n_frames - CLIP_LEN + 1, STRIDE))
+        ("test", 1, "Bench", str(path), clip_idx, start, start + CLIP_LEN, CLIP_LEN, STRIDE, fps, n)
+        for path, n in zip(paths, counts)
+        for clip_idx, start in enumerate(range(0, n - CLIP_LEN + 1, STRIDE))
     ]
     index = pd.DataFrame(rows[:clips], columns=list(COLUMNS))
     index.to_csv(out, index=False)
@@ -301,12 +323,28 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--T", type=int, default=8, help="frames per clip")
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--video-dir", type=Path,
+                        help="time your own videos: the first --videos files under this folder (instead of --codecs)")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
     parser.add_argument("--before", metavar="GIT_REF",
                         help="also time the loader of lit_extract as of this commit (project and workers parts), in the same run")
     parser.add_argument("--loader-only", nargs=3, metavar=("INDEX", "CLIPS", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--cores", nargs="+", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def video_sets(args):
+    """Each set of videos to time: ``(label, paths, frame counts, fps, index path)``; one per
+    codec of synthetic video, or the ``--video-dir`` videos."""
+    if args.video_dir is not None:
+        paths, counts, fps = own_videos(args.video_dir, args.videos)
+        yield str(args.video_dir), paths, counts, fps or FPS, args.data_dir / f"index_own_{len(paths)}.csv"
+        return
+    for codec in args.codecs:
+        paths = make_videos(args.data_dir, codec, args)
+        gop = f", keyframe every {args.gop}" if codec == "h264" else ""
+        index_path = args.data_dir / f"index_{paths[0].stem[len('Bench000_'):]}_{args.videos}.csv"
+        yield f"{codec}{gop}", paths, [args.frames] * len(paths), FPS, index_path
 
 
 def main() -> None:
@@ -333,15 +371,12 @@ def main() -> None:
     if "normalize" in args.parts:
         print(f"FrozenVideoEncoder.normalize on 1 CPU thread: {time_normalize(args):.2f} ms/clip "
               f"(the notebook loader does the same work on the CPU; ours runs it on the device)")
-    for codec in args.codecs:
-        paths = make_videos(args.data_dir, codec, args)
-        index_path = args.data_dir / f"index_{paths[0].stem[len('Bench000_'):]}_{args.videos}.csv"
-        index = write_index(paths, args.frames, index_path)
+    for label, paths, counts, fps, index_path in video_sets(args):
+        index = write_index(paths, counts, index_path, fps=fps)
         n_clips = len(index)
-        kbps = sum(p.stat().st_size for p in paths) * 8 / (len(paths) * args.frames / FPS) / 1000
+        kbps = sum(p.stat().st_size for p in paths) * 8 / (sum(counts) / fps) / 1000
         threads, extra = decode_threads(paths[0])
-        gop = f", keyframe every {args.gop}" if codec == "h264" else ""
-        print(f"\n== {codec}{gop}: {len(paths)} videos x {args.frames} frames, {kbps:.0f} kbit/s, {n_clips} clips "
+        print(f"\n== {label}: {len(paths)} videos, {sum(counts)} frames, {kbps:.0f} kbit/s, {n_clips} clips "
               f"(T={args.T}, {args.img_size}px, batch {args.batch_size}); FFmpeg threads per capture: "
               f"{threads} (process gains {extra} thread(s) while one is open)")
         rates: dict[str, tuple[float, float]] = {}
