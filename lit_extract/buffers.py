@@ -20,15 +20,37 @@ Reuse is safe only when nobody may still read the buffer. The protocol:
   them unchanged.
 
 Outside a worker (``num_workers=0``) buffers are plain private tensors and nothing is pooled.
+
+What travels from a worker to the main process (:meth:`ClipBatch.__reduce__`): only the pixel
+buffer as shared memory (its file descriptor, mapped once and then reused with the buffer); the
+small tensors (rows, labels, statuses, frame sizes, lost ranges) by value in the pipe, and the
+slot as three integers that the main process resolves to its own view of the pool's flags. Sent
+as tensors, each small one would be a fresh shared-memory segment per batch and a
+file-descriptor handshake with the worker (3-4% of a worker's throughput: benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import uuid
+from typing import Any, NamedTuple
+
+import numpy as np
 
 import torch
 from torch.utils.data import get_worker_info
+
+_POOL_FLAGS: dict[str, torch.Tensor] = {}  # pool token -> its flags, in the process that made the pool
+
+
+class Slot(NamedTuple):
+    """A pooled buffer's place: ``flags[index]`` is its busy byte; ``pool`` and ``worker`` name it
+    across processes (``flags`` is the row of worker ``worker`` in the pool's flags)."""
+
+    flags: torch.Tensor
+    index: int
+    pool: str = ""
+    worker: int = 0
 
 
 class BufferPool:
@@ -41,10 +63,17 @@ class BufferPool:
     def __init__(self, workers: int, capacity: int) -> None:
         self.capacity = capacity
         self.flags = torch.zeros((max(1, workers), capacity), dtype=torch.uint8).share_memory_()
+        self.token = uuid.uuid4().hex
+        _POOL_FLAGS[self.token] = self.flags  # how batches from the workers find them again (in this process)
         self._storages: dict[int, torch.UntypedStorage] = {}  # slot -> its buffer, in this worker only
         self.fresh = 0  # buffers this process allocated (a pooled slot's first use counts once)
 
-    def acquire(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, int] | None]:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A pool arriving in a spawned worker: batches copied there find its flags too."""
+        self.__dict__.update(state)
+        _POOL_FLAGS.setdefault(self.token, self.flags)
+
+    def acquire(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, Slot | None]:
         """A uint8 tensor of ``shape`` to fill, and the slot to release it with (None: not pooled).
 
         The tensor's content is arbitrary (a reused buffer holds an older batch).
@@ -65,7 +94,7 @@ class BufferPool:
             storage = self._storages[slot] = torch.UntypedStorage._new_shared(nbytes)
             self.fresh += 1
         flags[slot] = 1  # taken before it is written; the main process clears it on release
-        return _shared_tensor(storage, shape), (flags, slot)
+        return _shared_tensor(storage, shape), Slot(flags, slot, self.token, info.id)
 
 
 def _shared_tensor(storage: torch.UntypedStorage, shape: tuple[int, ...]) -> torch.Tensor:
@@ -79,9 +108,17 @@ class ClipBatch(dict):
     Behaves as a plain dict everywhere; :meth:`release` hands the buffer back (idempotent).
     """
 
-    def __init__(self, *args: Any, slot: tuple[torch.Tensor, int] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, slot: Slot | tuple[torch.Tensor, int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slot = slot
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (a worker sending it): small tensors by value, the slot as integers (module docstring)."""
+        items = {key: _by_value(value) for key, value in self.items()}
+        slot = self.slot
+        if isinstance(slot, Slot) and slot.pool:
+            slot = (slot.pool, slot.worker, slot.index)
+        return _rebuild_batch, (items, slot)
 
     def replace(self, **items: Any) -> ClipBatch:
         """A new batch with ``items`` replaced; the slot moves to it (only one object may release a slot)."""
@@ -92,7 +129,7 @@ class ClipBatch(dict):
     def release(self) -> None:
         """Let the worker reuse this batch's buffer: call only once nothing will read it again."""
         if self.slot is not None:
-            flags, index = self.slot
+            flags, index = self.slot[:2]
             self.slot = None
             flags[index] = 0
 
@@ -107,3 +144,22 @@ def release_batch(batch: Any) -> None:
     """Release ``batch``'s buffer if it is a :class:`ClipBatch` (anything else: nothing to do)."""
     if isinstance(batch, ClipBatch):
         batch.release()
+
+
+def _by_value(value: Any) -> Any:
+    """A CPU tensor outside shared memory (rows, labels, ...: small) as a numpy array, pickled by
+    value; a tensor in shared memory (the pixel buffer) as it is, sent as its file descriptor."""
+    if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.is_shared():
+        return value.numpy()
+    return value
+
+
+def _rebuild_batch(items: dict[str, Any], slot: Any) -> ClipBatch:
+    """Unpickle a :class:`ClipBatch`: arrays back to tensors; a slot sent as (pool, worker, index)
+    back to this process's flags (None if this process did not make that pool: never released)."""
+    if isinstance(slot, tuple) and len(slot) == 3 and isinstance(slot[0], str):
+        pool, worker, index = slot
+        flags = _POOL_FLAGS.get(pool)
+        slot = None if flags is None else Slot(flags[worker], index, pool, worker)
+    tensors = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value for key, value in items.items()}
+    return ClipBatch(tensors, slot=slot)

@@ -291,6 +291,11 @@ class _BatchBuilder:
         return batch
 
 
+def as_it_is(batch: ClipBatch) -> ClipBatch:
+    """The DataLoader's collate function: a stream batch is already a batch."""
+    return batch
+
+
 class ClipDataModule(pl.LightningDataModule):
     """The index's splits as predict dataloaders, one per split, in ``splits`` order, never shuffled.
 
@@ -414,6 +419,7 @@ class ClipDataModule(pl.LightningDataModule):
                 DataLoader(
                     dataset,
                     batch_size=None,
+                    collate_fn=as_it_is,  # batches are made whole by the stream (default_convert would copy each)
                     num_workers=workers,
                     pin_memory=pin,
                     in_order=False,  # rows carry their position; never wait on a slow worker

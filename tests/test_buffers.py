@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from multiprocessing.reduction import ForkingPickler
+
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing  # noqa: F401  (registers the tensor reducers the DataLoader queue uses)
 
 from conftest import clip_rows, read_barcode, write_index
 from lit_extract.buffers import BufferPool, ClipBatch
@@ -69,6 +72,36 @@ def test_a_busy_slot_is_never_handed_out_again(monkeypatch):
     ClipBatch(slot=slot_a).release()
     again, slot = pool.acquire((4,))
     assert slot[1] == slot_a[1] and again.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+
+
+def worker_batch(pool: BufferPool, monkeypatch) -> ClipBatch:
+    """A batch as worker 0 makes it: pixels in a pooled shared buffer, rows and labels as plain tensors."""
+    monkeypatch.setattr("lit_extract.buffers.get_worker_info", lambda: type("Info", (), {"id": 0})())
+    clips, slot = pool.acquire((2, 3))
+    clips.copy_(torch.arange(6, dtype=torch.uint8).view(2, 3))
+    monkeypatch.undo()
+    return ClipBatch({"clips": clips, "rows": torch.tensor([7, 3]), "y": torch.tensor([1, 0])}, slot=slot)
+
+
+def test_a_sent_batch_carries_its_metadata_by_value_and_its_pixels_as_shared_memory(monkeypatch):
+    pool = BufferPool(workers=1, capacity=2)
+    batch = worker_batch(pool, monkeypatch)
+    received = ForkingPickler.loads(ForkingPickler.dumps(batch))  # what the DataLoader's queue does
+    assert not batch["rows"].is_shared() and not batch["y"].is_shared()  # not moved into shared memory
+    assert received["rows"].tolist() == [7, 3] and received["y"].tolist() == [1, 0]
+    batch["clips"][0, 0] = 99  # the worker's buffer and the received clips are one memory
+    assert received["clips"].untyped_storage().data_ptr() == batch["clips"].untyped_storage().data_ptr()
+    assert received["clips"][0].tolist() == [99, 1, 2]
+
+
+def test_a_received_batch_releases_the_slot_of_the_worker_that_sent_it(monkeypatch):
+    pool = BufferPool(workers=1, capacity=2)
+    batch = worker_batch(pool, monkeypatch)
+    index = batch.slot.index
+    received = ForkingPickler.loads(ForkingPickler.dumps(batch))
+    assert pool.flags[0, index] == 1
+    received.release()
+    assert pool.flags[0, index] == 0
 
 
 def test_a_slot_moves_with_replace_and_is_released_once():
