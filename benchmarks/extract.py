@@ -166,18 +166,24 @@ def encoder_only(args, precision: str) -> dict:
     shape = (args.batch_size, 3, args.T, args.img_size, args.img_size)  # B C T H W
     batch = {"clips": torch.randint(0, 256, shape, dtype=torch.uint8, device=device())}
     autocast = MixedPrecision(precision, device()).forward_context() if "mixed" in precision else nullcontext()
+    return {"rate": predict_step_rate(model, batch, autocast, args.ceiling_seconds)}
+
+
+def predict_step_rate(model, batch: dict, autocast, seconds: float) -> float:
+    """Clips/s of ``model.predict_step(batch)`` under ``autocast``: 3 warm-up steps (cuDNN,
+    allocator, compile), then steps for at least ``seconds`` (and at least 3)."""
     with torch.inference_mode(), autocast:
-        for step in range(3):  # warm-up (cuDNN, allocator, compile)
+        for step in range(3):
             model.predict_step(batch, step)
         synchronize()
         start, steps = time.perf_counter(), 0
-        while steps < 3 or time.perf_counter() - start < args.ceiling_seconds:
+        while steps < 3 or time.perf_counter() - start < seconds:
             model.predict_step(batch, steps)
             steps += 1
             if steps % 10 == 0:
                 synchronize()
         synchronize()
-    return {"rate": steps * args.batch_size / (time.perf_counter() - start)}
+    return steps * len(batch["clips"]) / (time.perf_counter() - start)
 
 
 def child(args) -> None:

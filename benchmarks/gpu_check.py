@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,21 +36,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extract  # noqa: E402
+from extract import device, synchronize  # noqa: E402
 from data_path import decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
 
 from lit_extract.cli import quiet_known_warnings  # noqa: E402
 from lit_extract.data import ClipDataModule  # noqa: E402
 from lit_extract.module import FrozenVideoEncoder  # noqa: E402
 from lit_extract.writer import EmbeddingWriter  # noqa: E402
-
-
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def write_one(job: tuple[str, int, int, float]) -> str:
@@ -107,17 +98,7 @@ def encoder_only(args, batch_size: int, compiled: bool) -> float:
                                compile=compiled).to(device())
     size = args.img_size
     batch = {"clips": torch.randint(0, 256, (batch_size, 3, 8, size, size), dtype=torch.uint8, device=device())}
-    autocast = torch.autocast(device(), dtype=torch.bfloat16)
-    with torch.inference_mode(), autocast:
-        for step in range(3):  # warm-up: cuDNN, allocator, compilation
-            model.predict_step(batch, step)
-        synchronize()
-        start, steps = time.perf_counter(), 0
-        while steps < 3 or time.perf_counter() - start < args.seconds:
-            model.predict_step(batch, steps)
-            steps += 1
-        synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    return extract.predict_step_rate(model, batch, torch.autocast(device(), dtype=torch.bfloat16), args.seconds)
 
 
 class GpuSampler:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import weakref
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,7 +41,8 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
-_POOL_FLAGS: dict[str, torch.Tensor] = {}  # pool token -> its flags, in the process that made the pool
+# pool token -> its flags, in the process that made the pool (gone with the pool)
+_POOL_FLAGS: weakref.WeakValueDictionary[str, torch.Tensor] = weakref.WeakValueDictionary()
 
 
 class Slot(NamedTuple):
