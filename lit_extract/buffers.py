@@ -37,7 +37,6 @@ import weakref
 from typing import Any, NamedTuple
 
 import numpy as np
-
 import torch
 from torch.utils.data import get_worker_info
 
