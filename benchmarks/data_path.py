@@ -19,7 +19,7 @@ for them and times, in this one process pinned to one core:
   (uint8 clips; the normalization the module does on the device is timed apart, on this CPU);
 - ``ceiling``: ``grab()`` every frame of the same videos and discard it (decoding alone);
 - ``workers``: the project's loader with 1 and 2 DataLoader workers, each worker pinned to its
-  own core (the main process only receives batches).
+  own core (the main process only receives batches), beside decoding alone with as many processes.
 
 Fair threading: OpenCV's FFmpeg backend gives each capture ``cv::getNumberOfCPUs()`` decode
 threads, and that count follows the CPU affinity, so pinning the process (and each worker) to
@@ -32,7 +32,11 @@ frame counts from their headers), so you can see what share of decoding the work
 footage you will extract: it depends on how heavy the video is to decode.
 
 Each timing runs ``--repeats`` times; the best run is reported (others' jobs on a shared machine
-only ever slow a run down), with the load average beside it.
+only ever slow a run down), with the load average beside it. The ``workers`` part runs its rows
+in rounds (each row once per round), so a slow spell hits all of them alike. Its rows: ``exact``
+(``--data.transform exact``), ``device`` (``--data.transform device``: native-size RGB frames)
+and ``device yuv`` (``--data.decoder pyav --data.transform device``: the decoder's YUV planes,
+converted on the device).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -111,6 +117,10 @@ def make_videos(folder: Path, codec: str, args) -> list[Path]:
     return paths
 
 
+# the loaders the workers part times: (transform, decoder) -> row name
+ROW_NAMES = {("exact", "opencv"): "exact", ("device", "opencv"): "device", ("device", "pyav"): "device yuv"}
+TRANSFORMS = list(ROW_NAMES)
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"}
 
 
@@ -177,8 +187,11 @@ def time_notebook(index: pd.DataFrame, rows: np.ndarray, args) -> tuple[tuple[fl
     return best_rate(run, len(rows), args.repeats), clips
 
 
-def project_loader(index_path: Path, args, workers: int, transform: str = "exact") -> torch.utils.data.DataLoader:
+def project_loader(index_path: Path, args, workers: int, transform: str = "exact",
+                   decoder: str = "opencv") -> torch.utils.data.DataLoader:
     options = {} if transform == "exact" else {"transform": transform}  # older versions have no such option
+    if decoder != "opencv":
+        options["decoder"] = decoder
     data = ClipDataModule(
         str(index_path), splits=["test"], frames=args.T, img_size=args.img_size,
         batch_size=args.batch_size, num_workers=workers, **options,
@@ -222,8 +235,10 @@ def time_ceiling(paths: list[Path], n_clips: int, args) -> tuple[float, float]:
     return best_rate(run, n_clips, args.repeats)
 
 
-def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int], transform: str = "exact") -> float:
-    """Wall-clock clips/s of the project's loader with ``workers`` DataLoader workers, worker i on core i.
+def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[int], transform: str = "exact",
+                decoder: str = "opencv") -> Callable[[], None]:
+    """One pass of the project's loader with ``workers`` DataLoader workers, worker i on core i (the
+    main process on the first ``workers`` cores), as a function to time.
 
     The main process only receives batches and hands each one back when done with it, as
     ``predict`` does (``release_batch``; lit_extract versions before buffer reuse have none).
@@ -232,7 +247,7 @@ def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list
         from lit_extract.buffers import release_batch
     except ImportError:  # a lit_extract from before buffer reuse (--before)
         release_batch = lambda batch: None  # noqa: E731
-    loader = project_loader(index_path, args, workers, transform)
+    loader = project_loader(index_path, args, workers, transform, decoder)
 
     def pin(worker_id: int) -> None:
         os.sched_setaffinity(0, {cores[worker_id]})
@@ -241,18 +256,35 @@ def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list
     loader.worker_init_fn = pin
 
     def run() -> None:
-        count = 0
-        for batch in loader:
-            count += len(batch["rows"])
-            release_batch(batch)
+        main_core = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cores[:workers])
+        try:
+            count = 0
+            for batch in loader:
+                count += len(batch["rows"])
+                release_batch(batch)
+        finally:
+            os.sched_setaffinity(0, main_core)
         assert count == n_clips, (count, n_clips)
 
-    main_core = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cores[:workers])
-    try:
-        return best_rate(run, n_clips, args.repeats)[0]
-    finally:
-        os.sched_setaffinity(0, main_core)
+    return run
+
+
+def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
+    """Wall-clock clips/s of the project's (exact) loader with ``workers`` workers, best of ``args.repeats``."""
+    return best_rate(workers_run(index_path, n_clips, args, workers, cores), n_clips, args.repeats)[0]
+
+
+def interleaved_rates(runs: dict[str, Callable[[], None]], clips: int, repeats: int) -> dict[str, float]:
+    """Wall-clock clips/s of each of ``runs``, best of ``repeats`` rounds that run each once in turn:
+    a slow spell of a shared machine then hits every row alike instead of one row's every repeat."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: clips / seconds for name, seconds in best.items()}
 
 
 def decode_all(job: tuple[list[str], int | None]) -> None:
@@ -268,13 +300,14 @@ def decode_all(job: tuple[list[str], int | None]) -> None:
         capture.release()
 
 
-def time_ceiling_processes(paths: list[Path], n_clips: int, args, processes: int, cores: list[int]) -> float:
-    """Wall-clock clips/s of decoding alone with ``processes`` processes (process i on core i, videos dealt round robin)."""
+def decode_only_run(paths: list[Path], processes: int, cores: list[int], stack: ExitStack) -> Callable[[], None]:
+    """One pass of decoding alone with ``processes`` processes (process i on core i, videos dealt round
+    robin), as a function to time; the pool lives as long as ``stack``."""
     import multiprocessing
 
     jobs = [([str(p) for p in paths[i::processes]], cores[i]) for i in range(processes)]
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        return best_rate(lambda: pool.map(decode_all, jobs, chunksize=1), n_clips, args.repeats)[0]
+    pool = stack.enter_context(multiprocessing.get_context("fork").Pool(processes))
+    return lambda: pool.map(decode_all, jobs, chunksize=1)
 
 
 def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
@@ -396,14 +429,16 @@ def main() -> None:
                 if workers > len(cores):
                     continue
                 label = f"{workers} worker{'s' if workers > 1 else ''}"
-                ceiling = time_ceiling_processes(paths, n_clips, args, workers, cores)
-                rates[f"decode only, {workers} proc."] = (ceiling, float("nan"))
-                if args.before:
+                if args.before:  # its own child process, repeats in a row
                     wall = time_workers_before(args.before, index_path, n_clips, args, workers, cores)
                     rates[f"before, {label}"] = (wall, float("nan"))
-                for transform in ("exact", "device"):
-                    wall = time_workers(index_path, n_clips, args, workers, cores, transform)
-                    rates[f"{transform}, {label}"] = (wall, float("nan"))
+                with ExitStack() as stack:
+                    runs = {f"decode only, {workers} proc.": decode_only_run(paths, workers, cores, stack)}
+                    for transform, decoder in TRANSFORMS:
+                        runs[f"{ROW_NAMES[transform, decoder]}, {label}"] = workers_run(
+                            index_path, n_clips, args, workers, cores, transform, decoder)
+                    for name, wall in interleaved_rates(runs, n_clips, args.repeats).items():
+                        rates[name] = (wall, float("nan"))
         report(rates, len(check))
 
 
@@ -424,7 +459,7 @@ def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
     for workers in (1, 2):
         label = f"{workers} worker{'s' if workers > 1 else ''}"
         ceiling = rates.get(f"decode only, {workers} proc.")
-        for kind in ("before", "exact", "device"):
+        for kind in ("before", *ROW_NAMES.values()):
             if ceiling and f"{kind}, {label}" in rates:
                 share = rates[f"{kind}, {label}"][0] / ceiling[0]
                 print(f"{kind + ', ' + label + ' / decode':>24}  {share:12.1%}")

@@ -20,7 +20,9 @@ sampled frames at native size, resized by the module on the device
 (:mod:`lit_extract.device_transform`)::
 
     {"frames": uint8 (B, T, S),         # each frame's R, G, B planes (3, h, w), packed
-     "sizes":  int64 (B, 2), ...}       # h, w of each clip's video
+     "sizes":  int64 (B, 2),            # h, w of each clip's video
+     "colour": int64 (B, T), ...}       # 0; with decoder "pyav", YUV 4:2:0 frames are shipped as
+                                        # their planes, converted on the device (lit_extract.yuv)
 
 Inside DataLoader workers, batch buffers are reused once the main process has released them
 (:mod:`lit_extract.buffers`).
@@ -55,6 +57,7 @@ from lit_extract.video import (
     VideoReadError,
     decode_clip_frames,
     format_ranges,
+    native_bytes,
     sample_frame_ids,
     write_clip,
     write_native_clip,
@@ -178,7 +181,7 @@ class VideoClipStream(IterableDataset):
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
             clips = decode_clip_frames(
-                work.path, work.frame_ids, self.img_size, self.decoder, outcome, self.crop, native=native
+                work.path, work.frame_ids, self.img_size, self.decoder, outcome, self.crop, native=native, yuv=native
             )
             for i, frames, clip_status in clips:
                 if batch.full:
@@ -219,6 +222,7 @@ class _BatchBuilder:
         self.rows = np.empty(self.size, np.int64)
         self.status = np.empty(self.size, np.uint8)
         self.sizes = np.zeros((self.size, 2), np.int64)
+        self.colour = np.zeros((self.size, self.stream.frames), np.int64)
         self.lost: dict[str, tuple[int, list[list[int]]]] = {}  # video -> (a row of it here, lost ranges)
 
     @property
@@ -249,8 +253,8 @@ class _BatchBuilder:
         i = self.filled
         if self.native:
             height, width = frames[0].shape[:2]  # every frame of a clip comes from one video
-            self._acquire(3 * height * width)
-            write_native_clip(frames, self.buffer[i].numpy())
+            self._acquire(max(native_bytes(frame) for frame in frames))
+            write_native_clip(frames, self.buffer[i].numpy(), self.colour[i])
             self.sizes[i] = (height, width)
         elif self.stream.crop is None:
             self._acquire(0)
@@ -283,7 +287,8 @@ class _BatchBuilder:
                                  dtype=torch.int64).reshape(-1, 3),
         }
         if self.native:
-            items = {"frames": self.buffer[:n], "sizes": torch.from_numpy(self.sizes[:n]), **items}
+            items = {"frames": self.buffer[:n], "sizes": torch.from_numpy(self.sizes[:n]),
+                     "colour": torch.from_numpy(self.colour[:n]), **items}
         else:
             items = {"clips": self.buffer[:n], **items}
         batch = ClipBatch(items, slot=self.slot)

@@ -12,16 +12,25 @@ levels and clipped to [0, 255] as an 8-bit image is. It differs from the exact p
 rounding (OpenCV interpolates in fixed point): about 0.1 grey levels on average, at most a few,
 and under 1% relative error in the embeddings of every encoder (tests/test_device_transform.py).
 
+With ``--data.decoder pyav`` the workers do not convert colours either: frames in YUV 4:2:0
+arrive as the decoder's planes and are converted here by a table of the decoder's own conversion,
+bit for bit (:mod:`lit_extract.yuv`), so the clips equal those made from RGB frames.
+
 Batch layout (made by :class:`lit_extract.data.VideoClipStream`)::
 
-    frames  uint8 (B, T, S)   per frame: its R, G, B planes (3, h, w) packed first, then padding
+    frames  uint8 (B, T, S)   per frame: its R, G, B planes (3, h, w), or its packed Y, U, V planes
+                              (lit_extract.yuv), first, then padding
     sizes   int64 (B, 2)      h, w of each clip's video (a batch may mix videos of several sizes)
+    colour  int64 (B, T)      per frame: 0 for R, G, B planes, else its lit_extract.yuv.colour_code
+                              (absent: every frame is R, G, B planes)
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from lit_extract.yuv import RGB, yuv420_to_rgb
 
 
 def resize_bilinear(images: torch.Tensor, img_size: int) -> torch.Tensor:
@@ -32,18 +41,36 @@ def resize_bilinear(images: torch.Tensor, img_size: int) -> torch.Tensor:
     return resized.round_().clamp_(0.0, 255.0)
 
 
-def clips_from_native(frames: torch.Tensor, sizes: torch.Tensor, img_size: int) -> torch.Tensor:
+def frames_to_rgb(planes: torch.Tensor, height: int, width: int, colour: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, S) frames of one size, each R, G, B planes or packed YUV 4:2:0 as ``colour`` (N,) says,
+    -> uint8 RGB (N, 3, h, w) on ``planes``' device."""
+    out = torch.empty((planes.shape[0], 3, height, width), dtype=torch.uint8, device=planes.device)
+    for code in torch.unique(colour).tolist():
+        members = (colour == code).nonzero().flatten().to(planes.device)
+        if code == RGB:
+            out[members] = planes[members, : 3 * height * width].view(len(members), 3, height, width)
+        else:
+            out[members] = yuv420_to_rgb(planes[members], height, width, code)
+    return out
+
+
+def clips_from_native(
+    frames: torch.Tensor, sizes: torch.Tensor, img_size: int, colour: torch.Tensor | None = None
+) -> torch.Tensor:
     """A device-path batch -> float32 RGB clips (B, 3, T, img_size, img_size) with whole values in [0, 255].
 
-    ``frames`` uint8 (B, T, S) on the device and ``sizes`` int64 (B, 2) on the host, as the module
-    docstring lays them out; the clips of each frame size are resized together.
+    ``frames`` uint8 (B, T, S) on the device, ``sizes`` int64 (B, 2) and ``colour`` int64 (B, T) (None:
+    every frame is R, G, B planes) on the host, as the module docstring lays them out; the clips of
+    each frame size are converted and resized together.
     """
     batch, length = frames.shape[:2]
     out = torch.empty((batch, length, 3, img_size, img_size), dtype=torch.float32, device=frames.device)  # B T C H W
     sizes = sizes.cpu()
+    colour = torch.zeros((batch, length), dtype=torch.int64) if colour is None else colour.cpu()
     for height, width in torch.unique(sizes, dim=0).tolist():
-        members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten().to(frames.device)
-        planes = frames[members, :, : 3 * height * width].reshape(len(members) * length, 3, height, width)  # (B' T) C H W
-        resized = resize_bilinear(planes.float(), img_size)
-        out[members] = resized.view(len(members), length, 3, img_size, img_size)
+        members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten()
+        planes = frames[members.to(frames.device)].flatten(0, 1)  # (B' T) S
+        rgb = frames_to_rgb(planes, height, width, colour[members].flatten())  # (B' T) C H W
+        resized = resize_bilinear(rgb.float(), img_size)
+        out[members.to(frames.device)] = resized.view(len(members), length, 3, img_size, img_size)
     return out.permute(0, 2, 1, 3, 4)  # B T C H W -> B C T H W

@@ -214,7 +214,8 @@ class FrozenVideoEncoder(pl.LightningModule):
         resized here first (whole values in [0, 255], so uint8 holds them exactly).
         """
         if isinstance(batch, dict) and "frames" in batch:
-            clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size).to(torch.uint8)
+            clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size, batch.get("colour"))
+            clips = clips.to(torch.uint8)
         else:
             clips = batch["clips"] if isinstance(batch, dict) else batch[0]
         if clips.ndim == 6:

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import clip_rows, damage, read_barcode, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
 from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, sample_frame_ids, decode_clip_frames, iter_frames_opencv, iter_frames_pyav
+from lit_extract.yuv import Yuv420Frame, yuv420_to_rgb
 
 N_FRAMES = 650  # 39 clips of 32 frames, stride 16: one lost 32-frame GOP touches at most 4 of them
 FRAMES = 8  # sampled per clip
@@ -72,6 +74,23 @@ def test_damaged_video_keeps_most_clips_exact_and_no_frame_silently_wrong(clean_
                 assert seen == last_good or (last_good is None and seen == 0), (i, shown)
         assert shown != frame_ids.tolist()  # something was really lost...
         assert {k for k, seen in zip(frame_ids.tolist(), shown) if seen != k} <= lost_ids  # ...and reported
+
+
+def test_damaged_video_as_yuv_planes_converts_to_the_rgb_frames_clip_by_clip(clean_videos):
+    path = str(damage(clean_videos["h264"], 0))
+    ids = clip_frame_ids()
+    rgb = list(decode_clip_frames(path, ids, 32, "pyav", native=True))
+    yuv = list(decode_clip_frames(path, ids, 32, "pyav", native=True, yuv=True))
+    assert [(i, status) for i, _, status in yuv] == [(i, status) for i, _, status in rgb]
+    assert any(status != STATUS_OK for _, _, status in rgb)  # the damage shows: zeros and repeats are mixed in
+    for (i, frames, _), (_, expected, _) in zip(yuv, rgb):
+        assert any(isinstance(frame, Yuv420Frame) for frame in frames) or not any(f.any() for f in expected)
+        for frame, bgr in zip(frames, expected):
+            if isinstance(frame, Yuv420Frame):
+                out = np.empty(frame.nbytes, np.uint8)
+                frame.write(out)
+                frame = yuv420_to_rgb(torch.from_numpy(out)[None], *frame.shape, frame.code)[0].permute(1, 2, 0).numpy()[:, :, ::-1]
+            np.testing.assert_array_equal(frame, bgr, err_msg=f"clip {i}")
 
 
 def predict_args(index: Path, out: Path, *extra: str) -> list[str]:

@@ -15,15 +15,17 @@ from lit_extract.data import ClipDataModule
 from lit_extract.device_transform import clips_from_native, resize_bilinear
 from lit_extract.encoders import encoder_names
 from lit_extract.module import FrozenVideoEncoder
-from lit_extract.video import sample_frame_ids
+from lit_extract.video import sample_frame_ids, write_native_clip
+from lit_extract.yuv import Yuv420Frame, planes_bytes
 
 # the smallest clip each encoder takes (mvit: its fixed grid; s3d: its minimum)
 CLIP_SIZE = {"mvit_v1_b": (16, 224), "mvit_v2_s": (16, 224), "s3d": (13, 209)}
 
 
-def batches(index, transform: str, frames: int, img_size: int, batch_size: int = 4) -> list[dict]:
+def batches(index, transform: str, frames: int, img_size: int, batch_size: int = 4, decoder: str = "opencv",
+            num_workers: int = 0) -> list[dict]:
     data = ClipDataModule(str(index), splits=["test"], frames=frames, img_size=img_size, batch_size=batch_size,
-                          num_workers=0, transform=transform)
+                          num_workers=num_workers, transform=transform, decoder=decoder)
     data.setup("predict")
     return list(data.predict_dataloader()[0])
 
@@ -66,6 +68,58 @@ def test_device_clips_are_the_exact_clips_within_rounding(videos_of_two_sizes):
     resized = clips_from_native(device["frames"], device["sizes"], 64)[order_d]
     difference = (resized - exact["clips"][order_e].float()).abs()
     assert difference.max() <= 2 and difference.mean() < 0.25
+
+
+def by_row(batch_list: list[dict], img_size: int) -> dict[int, torch.Tensor]:
+    """Each row's device-path clip (B C T H W slices), from every batch."""
+    clips = {}
+    for batch in batch_list:
+        resized = clips_from_native(batch["frames"], batch["sizes"], img_size, batch.get("colour"))
+        clips.update(zip(batch["rows"].tolist(), resized))
+    return clips
+
+
+def test_pyav_device_batches_carry_yuv_planes_that_give_the_clips_of_rgb_frames(videos_of_two_sizes):
+    rgb = by_row(batches(videos_of_two_sizes, "device", 8, 64), 64)
+    yuv_batches = batches(videos_of_two_sizes, "device", 8, 64, batch_size=2, decoder="pyav", num_workers=2)
+    for batch in yuv_batches:  # half the bytes of R, G, B planes: the planes of the decoder's frame
+        height, width = batch["sizes"][0].tolist()
+        assert batch["frames"].shape[2] == planes_bytes(height, width) == 3 * height * width // 2
+        assert (batch["colour"] > 0).all()
+    yuv = by_row(yuv_batches, 64)
+    assert yuv.keys() == rgb.keys()
+    for row, clip in yuv.items():
+        assert torch.equal(clip, rgb[row]), row
+
+
+def test_a_clip_mixing_yuv_planes_and_rgb_frames_converts_each_frame_by_its_code():
+    av = pytest.importorskip("av")
+    rng = np.random.default_rng(0)
+    yuv_frames = []
+    for _ in range(2):
+        frame = av.VideoFrame(32, 32, "yuv420p")
+        for plane in frame.planes:
+            np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, dtype=np.uint8)
+        yuv_frames.append(frame)
+    bgr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    frames = [Yuv420Frame.from_av(yuv_frames[0]), np.zeros((32, 32, 3), np.uint8), bgr, Yuv420Frame.from_av(yuv_frames[1])]
+    slot, colour = np.full((4, 3 * 32 * 32), 7, np.uint8), np.zeros(4, np.int64)
+    write_native_clip(frames, slot, colour)  # frames of the clip's size: resizing leaves them as they are
+    clip = clips_from_native(torch.from_numpy(slot)[None], torch.tensor([[32, 32]]), 32, torch.from_numpy(colour)[None])
+    expected = [yuv_frames[0].to_ndarray(format="rgb24"), np.zeros((32, 32, 3)), bgr[:, :, ::-1],
+                yuv_frames[1].to_ndarray(format="rgb24")]
+    for t in range(4):
+        np.testing.assert_array_equal(clip[0, :, t].permute(1, 2, 0).numpy(), expected[t], err_msg=f"frame {t}")
+
+
+def test_pyav_device_batches_give_the_embeddings_of_rgb_frames(videos_of_two_sizes):
+    torch.manual_seed(0)
+    model = FrozenVideoEncoder("r3d_18", weights="none", frames=8, img_size=32)
+    with torch.inference_mode():
+        (rgb,), (yuv,) = (batches(videos_of_two_sizes, "device", 8, 32, decoder=d) for d in ("opencv", "pyav"))
+        expected, got = model.predict_step(rgb, 0), model.predict_step(yuv, 0)
+    order_rgb, order_yuv = rgb["rows"].argsort(), yuv["rows"].argsort()
+    torch.testing.assert_close(got[order_yuv], expected[order_rgb], rtol=0, atol=0)
 
 
 @pytest.fixture(scope="module")
