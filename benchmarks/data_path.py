@@ -270,20 +270,15 @@ def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[
     return run
 
 
-def time_workers(index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
-    """Wall-clock clips/s of the project's (exact) loader with ``workers`` workers, best of ``args.repeats``."""
-    return best_rate(workers_run(index_path, n_clips, args, workers, cores), n_clips, args.repeats)[0]
-
-
-def interleaved_rates(runs: dict[str, Callable[[], None]], clips: int, repeats: int) -> dict[str, float]:
+def interleaved_rates(runs: dict[str, Callable[[], float | None]], clips: int, repeats: int) -> dict[str, float]:
     """Wall-clock clips/s of each of ``runs``, best of ``repeats`` rounds that run each once in turn:
     a slow spell of a shared machine then hits every row alike instead of one row's every repeat."""
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, run in runs.items():
             start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
+            seconds = run()  # a run timed elsewhere (another process) returns its own seconds
+            best[name] = min(best[name], seconds if seconds is not None else time.perf_counter() - start)
     return {name: clips / seconds for name, seconds in best.items()}
 
 
@@ -307,12 +302,18 @@ def decode_only_run(paths: list[Path], processes: int, cores: list[int], stack: 
 
     jobs = [([str(p) for p in paths[i::processes]], cores[i]) for i in range(processes)]
     pool = stack.enter_context(multiprocessing.get_context("fork").Pool(processes))
-    return lambda: pool.map(decode_all, jobs, chunksize=1)
+
+    def run() -> None:
+        pool.map(decode_all, jobs, chunksize=1)
+
+    return run
 
 
-def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> float:
-    """:func:`time_workers` for lit_extract as of git ``ref``, in a child process that imports that version;
-    ``workers=0``: :func:`time_project` (the in-process loader, on the first of ``cores``)."""
+def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int],
+                        repeats: int | None = None) -> float:
+    """:func:`workers_run` for lit_extract as of git ``ref`` (its ``--before-loader`` loader), in a
+    child process that imports that version; ``workers=0``: :func:`time_project` (the in-process
+    loader, on the first of ``cores``)."""
     import json
     import subprocess
     import sys
@@ -325,11 +326,17 @@ def time_workers_before(ref: str, index_path: Path, n_clips: int, args, workers:
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     command = [sys.executable, __file__, "--loader-only", str(index_path), str(n_clips), str(workers),
                "--cores", *map(str, cores),
-               "--repeats", str(args.repeats), "--T", str(args.T), "--img-size", str(args.img_size),
-               "--batch-size", str(args.batch_size)]
+               "--repeats", str(repeats or args.repeats), "--T", str(args.T), "--img-size", str(args.img_size),
+               "--batch-size", str(args.batch_size), "--before-loader", *args.before_loader]
     env = {**os.environ, "PYTHONPATH": str(folder)}
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])["rate"]
+
+
+def before_run(ref: str, index_path: Path, n_clips: int, args, workers: int, cores: list[int]) -> Callable[[], float]:
+    """One pass of :func:`time_workers_before` as a function to time in rounds; it returns the
+    seconds the child measured (its process start and imports left out)."""
+    return lambda: n_clips / time_workers_before(ref, index_path, n_clips, args, workers, cores, repeats=1)
 
 
 def time_normalize(args) -> float:
@@ -361,6 +368,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
     parser.add_argument("--before", metavar="GIT_REF",
                         help="also time the loader of lit_extract as of this commit (project and workers parts), in the same run")
+    parser.add_argument("--before-loader", nargs=2, metavar=("TRANSFORM", "DECODER"), default=["exact", "opencv"],
+                        help="which loader of --before to time in the workers part (e.g. device pyav)")
     parser.add_argument("--loader-only", nargs=3, metavar=("INDEX", "CLIPS", "WORKERS"), help=argparse.SUPPRESS)
     parser.add_argument("--cores", nargs="+", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -393,7 +402,9 @@ def main() -> None:
             torch.set_num_threads(1)
             rate = time_project(index_path, n_clips, args, {})[0]
         else:
-            rate = time_workers(index_path, n_clips, args, workers, args.cores or cores)
+            transform, decoder = args.before_loader
+            run = workers_run(index_path, n_clips, args, workers, args.cores or cores, transform, decoder)
+            rate = best_rate(run, n_clips, args.repeats)[0]
         print(json.dumps({"rate": rate}))
         return
     os.sched_setaffinity(0, {cores[0]})  # one process, one core
@@ -429,11 +440,10 @@ def main() -> None:
                 if workers > len(cores):
                     continue
                 label = f"{workers} worker{'s' if workers > 1 else ''}"
-                if args.before:  # its own child process, repeats in a row
-                    wall = time_workers_before(args.before, index_path, n_clips, args, workers, cores)
-                    rates[f"before, {label}"] = (wall, float("nan"))
                 with ExitStack() as stack:
                     runs = {f"decode only, {workers} proc.": decode_only_run(paths, workers, cores, stack)}
+                    if args.before:  # a child process per pass, which imports that version
+                        runs[f"before, {label}"] = before_run(args.before, index_path, n_clips, args, workers, cores)
                     for transform, decoder in TRANSFORMS:
                         runs[f"{ROW_NAMES[transform, decoder]}, {label}"] = workers_run(
                             index_path, n_clips, args, workers, cores, transform, decoder)

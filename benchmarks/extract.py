@@ -106,7 +106,7 @@ def loader_only(args, index: Path) -> dict:
     """Clips/s of the DataLoader alone (each batch released as predict releases it), after the first batch."""
     data = ClipDataModule(
         str(index), splits=["test"], frames=args.T, img_size=args.img_size,
-        batch_size=args.batch_size, num_workers=args.workers, transform=args.transform,
+        batch_size=args.batch_size, num_workers=args.workers, transform=args.transform, decoder=args.decoder,
     )
     data.setup("predict")
     start, clips = None, 0
@@ -151,7 +151,7 @@ def end_to_end(args, precision: str, index: Path) -> dict:
         )
         data = ClipDataModule(
             str(index), splits=["test"], frames=args.T, img_size=args.img_size,
-            batch_size=args.batch_size, num_workers=args.workers, transform=args.transform,
+            batch_size=args.batch_size, num_workers=args.workers, transform=args.transform, decoder=args.decoder,
         )
         start = time.perf_counter()
         trainer.predict(build_model(args), datamodule=data, return_predictions=False)
@@ -253,6 +253,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gop", type=int, default=32, help="H.264 keyframe interval (see data_path.py)")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_data_path")
     parser.add_argument("--transform", default="auto", choices=["auto", "exact", "device"], help="--data.transform")
+    parser.add_argument("--decoder", default="opencv", choices=["opencv", "pyav"],
+                        help="--data.decoder (pyav with the device transform: YUV planes, converted on the device)")
     parser.add_argument("--loop-share", action="store_true",
                         help="only compare predict with the 'free' stand-in encoder against the loader alone")
     parser.add_argument("--child", choices=["encoder", "e2e", "loader"], help=argparse.SUPPRESS)
@@ -279,7 +281,7 @@ def main() -> None:
             runs = [(run_child("loader", args.precision[0], indexes[clips])["rate"],
                      run_child("e2e", args.precision[0], indexes[clips])["rate"]) for _ in range(args.repeats)]
             loader, e2e = max(r[0] for r in runs), max(r[1] for r in runs)
-            print(f"{clips} clips, {args.workers} workers, transform {args.transform}: loader alone {loader:.1f} "
+            print(f"{clips} clips, {args.workers} workers, transform {args.transform}, decoder {args.decoder}: loader alone {loader:.1f} "
                   f"clips/s, predict with the free encoder {e2e:.1f} clips/s = {e2e / loader:.1%} of the loader "
                   f"(best of {args.repeats})", flush=True)
         return

@@ -9,12 +9,14 @@ interval; ``--videos`` distinct ones, written in parallel, then named as often a
 symlinks to reach ``--clips`` clips of the 32/16 index) and prints one table:
 
 - decode only: ``--workers`` processes decode every frame of the clips' videos (``grab()``);
-- loader only: ``ClipDataModule`` with ``--workers`` DataLoader workers, ``transform`` exact and
-  device, each batch released as ``predict`` releases it;
+- loader only: ``ClipDataModule`` with ``--workers`` DataLoader workers: ``transform`` exact, and
+  device with each decoder (``pyav`` ships the decoder's YUV planes, converted on the GPU), each
+  batch released as ``predict`` releases it;
 - encoder only: swin3d_t (random init: the same speed), T=8, 224, bf16-mixed, channels_last,
   ``torch.compile`` off and on, batch 16 and 64, on a synthetic batch already on the GPU;
 - end to end: ``predict`` (Trainer + FrozenVideoEncoder + ClipDataModule + EmbeddingWriter) with the
-  best encoder setting found and the device transform, GPU utilisation sampled by nvidia-smi.
+  best encoder setting found and the device transform with the faster decoder, GPU utilisation
+  sampled by nvidia-smi.
 
 It ends by naming the stage that limits the run. Nothing here needs the internet; packages the
 machine lacks are installed from wheels carried to it (benchmarks/README.md).
@@ -81,15 +83,19 @@ def decode_only(links: list[Path], clips: int, workers: int) -> float:
         return clips / (time.perf_counter() - start)
 
 
-def data_module(args, index: Path, transform: str) -> ClipDataModule:
+def data_module(args, index: Path, transform: str, decoder: str = "opencv") -> ClipDataModule:
     return ClipDataModule(str(index), splits=["test"], frames=8, img_size=args.img_size, batch_size=args.loader_batch,
-                          num_workers=args.workers, transform=transform)
+                          num_workers=args.workers, transform=transform, decoder=decoder)
 
 
-def loader_only(args, index: Path, transform: str) -> float:
+# the loaders timed: (transform, decoder); pyav with the device transform ships YUV planes
+LOADERS = [("exact", "opencv"), ("device", "opencv"), ("device", "pyav")]
+
+
+def loader_only(args, index: Path, transform: str, decoder: str = "opencv") -> float:
     """Clips/s of the DataLoader alone, after the first batch (benchmarks/extract.py's measure)."""
     options = SimpleNamespace(T=8, img_size=args.img_size, batch_size=args.loader_batch, workers=args.workers,
-                              transform=transform)
+                              transform=transform, decoder=decoder)
     return extract.loader_only(options, index)["rate"]
 
 
@@ -128,7 +134,7 @@ class GpuSampler:
         return f"mean {sum(samples) / len(samples):.0f}%, median {samples[len(samples) // 2]:.0f}%"
 
 
-def end_to_end(args, index: Path, batch_size: int, compiled: bool) -> tuple[float, str]:
+def end_to_end(args, index: Path, batch_size: int, compiled: bool, decoder: str) -> tuple[float, str]:
     quiet_known_warnings()
     clips_seen, start = 0, None
 
@@ -142,7 +148,7 @@ def end_to_end(args, index: Path, batch_size: int, compiled: bool) -> tuple[floa
             else:
                 clips_seen += len(batch["rows"])
 
-    data = data_module(args, index, "device")
+    data = data_module(args, index, "device", decoder)
     data.batch_size = batch_size
     model = FrozenVideoEncoder(args.encoder, weights="none", frames=8, img_size=args.img_size, channels_last=True,
                                compile=compiled)
@@ -184,8 +190,13 @@ def main() -> None:
         print(f"  {stage:<48} {rate:9.1f} clips/s  {note}", flush=True)
 
     record(f"decode only, {args.workers} processes", decode_only(links, clips, args.workers))
-    for transform in ("exact", "device"):
-        record(f"loader only, {args.workers} workers, transform {transform}", loader_only(args, index, transform))
+    device_loaders = {}
+    for transform, decoder in LOADERS:
+        rate = loader_only(args, index, transform, decoder)
+        record(f"loader only, {args.workers} workers, transform {transform}, decoder {decoder}", rate)
+        if transform == "device":
+            device_loaders[decoder] = rate
+    decoder = max(device_loaders, key=device_loaders.get)
     best = (0.0, 16, False)
     for compiled in (mode == "on" for mode in args.compile_modes):
         for batch_size in args.batch_sizes:
@@ -194,9 +205,9 @@ def main() -> None:
                    f"batch {batch_size}", rate)
             best = max(best, (rate, batch_size, compiled))
     _, batch_size, compiled = best
-    e2e, utilisation = end_to_end(args, index, batch_size, compiled)
-    record(f"end to end predict, device transform, batch {batch_size}, compile {'on' if compiled else 'off'}",
-           e2e, f"GPU utilisation {utilisation}")
+    e2e, utilisation = end_to_end(args, index, batch_size, compiled, decoder)
+    record(f"end to end predict, device transform, decoder {decoder}, batch {batch_size}, "
+           f"compile {'on' if compiled else 'off'}", e2e, f"GPU utilisation {utilisation}")
     loader = max(rate for stage, rate, _ in rows if stage.startswith("loader only"))
     stages = {"the CPU workers (decoding)": loader, "the encoder on the GPU": best[0]}
     limit = min(stages, key=stages.get)

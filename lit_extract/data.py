@@ -311,7 +311,9 @@ class ClipDataModule(pl.LightningDataModule):
         img_size: frames are resized to ``img_size x img_size``.
         batch_size: clips per batch.
         num_workers: DataLoader worker processes per rank, each decoding whole videos.
-        decoder: ``opencv`` (default) or ``pyav``.
+        decoder: ``opencv`` (default) or ``pyav`` (sees every decode error; with ``transform``
+            device, frames in YUV 4:2:0 go to the device as the decoder's planes, half the bytes,
+            and are converted there exactly as the decoder would: :mod:`lit_extract.yuv`).
         on_error: ``warn``: an unreadable video's clips get status 2 and the run goes on;
             ``fail``: stop at the first unreadable video, naming it.
         transform: where frames are resized. ``exact``: on the CPU workers, bit-identical to the

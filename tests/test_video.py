@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import numpy as np
 import pytest
 
 from conftest import read_barcode
 from lit_extract.reference import uniform_sample_indices
-from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, decode_clips, sample_frame_ids
+from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, decode_clips, frame_at, sample_frame_ids
 
 
 @pytest.mark.parametrize("start,end,frames", [(0, 32, 8), (16, 48, 8), (5, 6, 8), (0, 3, 8), (100, 164, 16), (0, 32, 1)])
@@ -57,3 +60,11 @@ def test_pyav_decoder_reads_the_same_frames(make_video):
     for i, frames, status in decode_clips(str(path), clips, 64, decoder="pyav"):
         assert status == STATUS_OK
         assert [read_barcode(f) for f in frames] == clips[i].tolist()
+
+
+def test_frame_at_rounds_timestamps_to_frames_as_round_of_the_fraction_does():
+    rng = np.random.default_rng(0)
+    rates = [Fraction(1, 512) * Fraction(30000, 1001), Fraction(1, 2), Fraction(3, 2), Fraction(1, 15360) * 30]
+    for to_frames in rates:
+        for ticks in [*range(-40, 40), *rng.integers(-10**6, 10**9, 200).tolist()]:
+            assert frame_at(ticks, to_frames) == round(ticks * to_frames), (ticks, to_frames)
