@@ -6,7 +6,8 @@ RGB, and no conversion on the CPU) and converted on the device.
 
 FFmpeg's conversion of a 4:2:0 frame to 8-bit RGB (swscale, as PyAV's
 ``frame.to_ndarray(format="bgr24")`` calls it) gives each pixel a value that depends only on its
-own Y and the U, V of its 2 x 2 block. So a table of every (Y, U, V), 2^24 entries, made by
+own Y and the U, V of its 2 x 2 block (for even frame sizes; frames with an odd side are converted
+on the CPU as before). So a table of every (Y, U, V), 2^24 entries, made by
 converting one synthetic frame that holds each triple once, with the same call, pixel format,
 colour space and range as the video's frames, reproduces the decoder's conversion exactly:
 ``table[Y << 16 | U << 8 | V]`` is the pixel's R, G, B (tests/test_yuv.py checks it on decoded
@@ -73,11 +74,12 @@ class Yuv420Frame:
 
     @classmethod
     def from_av(cls, frame: Any) -> Yuv420Frame | None:
-        """The planes of a PyAV ``VideoFrame``, or None when its pixel format is not 4:2:0 8-bit."""
+        """The planes of a PyAV ``VideoFrame``, or None when its pixel format is not 4:2:0 8-bit or a
+        side is odd (swscale converts odd sizes another way, which the table does not reproduce)."""
         name = frame.format.name
-        if name not in FORMATS:
-            return None
         height, width = frame.height, frame.width
+        if name not in FORMATS or height % 2 or width % 2:
+            return None
         shapes = [(height, width)] + [((height + 1) // 2, (width + 1) // 2)] * 2
         planes = tuple(
             np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]

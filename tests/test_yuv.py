@@ -19,7 +19,7 @@ def packed(frame: Yuv420Frame) -> torch.Tensor:
     return torch.from_numpy(out)[None]
 
 
-def random_frame(pix_fmt: str, colorspace: int, color_range: int, width: int = 320, height: int = 240):
+def random_frame(pix_fmt: str, colorspace: int = 2, color_range: int = 0, width: int = 320, height: int = 240):
     """A PyAV frame of random Y, U, V planes (76,800 pixels: many triples) tagged with a colour setting."""
     rng = np.random.default_rng(colorspace * 10 + color_range)
     frame = av.VideoFrame(width, height, pix_fmt)
@@ -42,6 +42,14 @@ def test_table_converts_a_frame_as_pyav_does_for_its_colour_setting(pix_fmt, col
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("width, height", [(34, 18), (642, 362), (2, 2)])
+def test_table_converts_frames_of_any_even_size_as_pyav_does(width, height):
+    frame = random_frame("yuv420p", width=width, height=height)
+    planes = Yuv420Frame.from_av(frame)
+    got = yuv420_to_rgb(packed(planes), height, width, planes.code)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(got, frame.to_ndarray(format="bgr24")[:, :, ::-1])
+
+
 def test_table_converts_decoded_h264_frames_as_opencv_does(tmp_path):
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (144, 176, 3), dtype=np.uint8) for _ in range(6)]  # noise: many colours
@@ -60,3 +68,9 @@ def test_table_converts_decoded_h264_frames_as_opencv_does(tmp_path):
 def test_frames_in_other_pixel_formats_are_not_shipped_as_planes():
     assert Yuv420Frame.from_av(av.VideoFrame(32, 16, "yuv444p")) is None
     assert Yuv420Frame.from_av(av.VideoFrame(32, 16, "rgb24")) is None
+
+
+def test_frames_with_an_odd_side_are_not_shipped_as_planes():
+    # swscale converts them another way (the table would be wrong for nearly every pixel)
+    assert Yuv420Frame.from_av(random_frame("yuv420p", width=33, height=18)) is None
+    assert Yuv420Frame.from_av(random_frame("yuv420p", width=34, height=17)) is None
