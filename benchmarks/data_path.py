@@ -119,7 +119,6 @@ def make_videos(folder: Path, codec: str, args) -> list[Path]:
 
 # the loaders the workers part times: (transform, decoder) -> row name
 ROW_NAMES = {("exact", "opencv"): "exact", ("device", "opencv"): "device", ("device", "pyav"): "device yuv"}
-TRANSFORMS = list(ROW_NAMES)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"}
 
@@ -444,7 +443,7 @@ def main() -> None:
                     runs = {f"decode only, {workers} proc.": decode_only_run(paths, workers, cores, stack)}
                     if args.before:  # a child process per pass, which imports that version
                         runs[f"before, {label}"] = before_run(args.before, index_path, n_clips, args, workers, cores)
-                    for transform, decoder in TRANSFORMS:
+                    for transform, decoder in ROW_NAMES:
                         runs[f"{ROW_NAMES[transform, decoder]}, {label}"] = workers_run(
                             index_path, n_clips, args, workers, cores, transform, decoder)
                     for name, wall in interleaved_rates(runs, n_clips, args.repeats).items():

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import extract  # noqa: E402
 from extract import device, synchronize  # noqa: E402
-from data_path import decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
+from data_path import ROW_NAMES, decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
 
 from lit_extract.cli import quiet_known_warnings  # noqa: E402
 from lit_extract.data import ClipDataModule  # noqa: E402
@@ -86,10 +86,6 @@ def decode_only(links: list[Path], clips: int, workers: int) -> float:
 def data_module(args, index: Path, transform: str, decoder: str = "opencv") -> ClipDataModule:
     return ClipDataModule(str(index), splits=["test"], frames=8, img_size=args.img_size, batch_size=args.loader_batch,
                           num_workers=args.workers, transform=transform, decoder=decoder)
-
-
-# the loaders timed: (transform, decoder); pyav with the device transform ships YUV planes
-LOADERS = [("exact", "opencv"), ("device", "opencv"), ("device", "pyav")]
 
 
 def loader_only(args, index: Path, transform: str, decoder: str = "opencv") -> float:
@@ -191,7 +187,7 @@ def main() -> None:
 
     record(f"decode only, {args.workers} processes", decode_only(links, clips, args.workers))
     device_loaders = {}
-    for transform, decoder in LOADERS:
+    for transform, decoder in ROW_NAMES:  # data_path's loaders: (transform, decoder)
         rate = loader_only(args, index, transform, decoder)
         record(f"loader only, {args.workers} workers, transform {transform}, decoder {decoder}", rate)
         if transform == "device":

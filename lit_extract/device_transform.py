@@ -69,7 +69,8 @@ def clips_from_native(
     colour = torch.zeros((batch, length), dtype=torch.int64) if colour is None else colour.cpu()
     for height, width in torch.unique(sizes, dim=0).tolist():
         members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten()
-        planes = frames[members.to(frames.device)].flatten(0, 1)  # (B' T) S
+        # the bytes a frame of this size takes, as R, G, B planes (YUV planes take half)
+        planes = frames[members.to(frames.device), :, : 3 * height * width].flatten(0, 1)  # (B' T) S
         rgb = frames_to_rgb(planes, height, width, colour[members].flatten())  # (B' T) C H W
         resized = resize_bilinear(rgb.float(), img_size)
         out[members.to(frames.device)] = resized.view(len(members), length, 3, img_size, img_size)
