@@ -57,6 +57,7 @@ from lit_extract.video import (
     VideoReadError,
     decode_clip_frames,
     format_ranges,
+    import_pyav,
     native_bytes,
     sample_frame_ids,
     write_clip,
@@ -363,6 +364,8 @@ class ClipDataModule(pl.LightningDataModule):
             raise LitExtractError(f"--data.resize_short ({resize_short}) must be >= --data.img_size ({img_size})")
         if crops == CROPS and transform == "device":
             raise LitExtractError("--data.crops 10 is made on the CPU: pass --data.transform exact (or auto)")
+        if decoder == "pyav":
+            import_pyav()  # here, before the workers fork: they inherit it (and a missing PyAV is named now)
         self.save_hyperparameters()
         self.index_path = str(index_path)
         self.splits = list(splits)

@@ -327,7 +327,7 @@ def decode_all_frames(path: Path) -> DecodeLog:
 
     decoded = DecodeLog()
     try:
-        for _ in iter_frames_pyav(str(path), set(), READ_TO_THE_END, None, log=decoded):
+        for _ in iter_frames_pyav(str(path), set(), READ_TO_THE_END, None, log=decoded, skip_unsampled=False):
             pass  # no frame is wanted: the log is the result
     except LitExtractError:  # no PyAV installed
         import cv2

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import ModuleType
 from typing import Any, Literal
 
 import cv2
@@ -91,28 +92,23 @@ HOLD_BACK = 4  # OpenCV: frames yielded only once this many later frames decoded
 
 @dataclass
 class DecodeLog:
-    """What one pass of a reader found: frames decoded and the frame ranges that could not be.
+    """What one pass of a reader found: the frame ranges that could not be decoded.
 
     ``lost`` holds inclusive ``[first, last]`` frame-id ranges, ascending and disjoint, of frames up
     to the reader's ``last`` that could not be decoded (a damaged stretch, or the end of a file
     shorter than its index). ``end`` is one past the highest frame id decoded.
     """
 
-    decoded: int = 0
     end: int = 0
     lost: list[list[int]] = field(default_factory=list)
 
     def frame(self, k: int) -> None:
         """Frame ``k`` was decoded (ids arrive ascending; every id skipped before it is in a gap)."""
-        self.decoded += 1
         self.end = k + 1
 
     def forget_from(self, k: int) -> None:
         """Drop what was recorded about frames ``k`` and later (they are about to be read again)."""
-        if self.end > k:  # every id in [k, end) was either decoded or lost
-            lost_since = sum(min(b, self.end - 1) - max(a, k) + 1 for a, b in self.lost if b >= k and a < self.end)
-            self.decoded -= self.end - k - lost_since
-            self.end = k
+        self.end = min(self.end, k)
         self.lost = [[a, min(b, k - 1)] for a, b in self.lost if a < k]
 
     def gap(self, first: int, last: int) -> None:
@@ -213,6 +209,66 @@ def frame_at(ticks: int, to_frames: Fraction) -> int:
     return quotient + (twice > to_frames.denominator or (twice == to_frames.denominator and quotient % 2 == 1))
 
 
+# Codecs whose packets each hold one whole frame with that frame's timestamp: only there is the frame
+# a packet holds known before decoding it, so only there are unsampled frames skipped (:class:`UnsampledSkip`).
+SKIPPABLE_CODECS = ("h264", "hevc")
+
+
+class UnsampledSkip:
+    """Lets the decoder skip the non-reference frames that no clip samples (PyAV, H.264 and HEVC).
+
+    Before each packet is decoded, :meth:`before` sets FFmpeg's ``skip_frame`` to ``NONREF`` when the
+    frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (x264's B-frames, a third
+    of a typical video's frames) predicts no other frame, so skipping it changes no other frame's
+    pixels; the decoder parses its header and outputs nothing for it. Reference frames are decoded
+    whatever is asked. ``skipped`` holds the ids of frames asked to be skipped that have neither come
+    out (:meth:`came_out`) nor been accounted for in a gap (:meth:`lose`): frames skipped on purpose,
+    which a gap in the output must not report as lost; it stays a few ids long, whatever the video's
+    length. Frames asked to be skipped while the stream is damaged (``broken``) are not held: they
+    count as lost, as they would have been without skipping.
+    """
+
+    def __init__(self, context: Any, wanted: set[int], base: int, to_frames: Fraction) -> None:
+        self.context, self.wanted, self.base, self.to_frames = context, wanted, base, to_frames
+        self.skipping = False
+        self.skipped: set[int] = set()
+
+    def before(self, packet: Any, broken: bool) -> None:
+        """Set the decoder's skip for ``packet`` (a packet without timestamp is decoded)."""
+        k = None if packet.pts is None else frame_at(packet.pts - self.base, self.to_frames)
+        skip = k is not None and k not in self.wanted
+        if skip != self.skipping:
+            self.context.skip_frame = "NONREF" if skip else "DEFAULT"
+            self.skipping = skip
+        if skip and not broken:
+            self.skipped.add(k)
+
+    def came_out(self, k: int) -> None:
+        """Frame ``k`` came out of the decoder (a reference frame, which no skip leaves out)."""
+        self.skipped.discard(k)
+
+    def lose(self, log: DecodeLog, first: int, last: int) -> None:
+        """``log.gap(first, last)`` without the frames skipped on purpose (forgotten once accounted for)."""
+        for k in sorted(k for k in self.skipped if first <= k <= last):
+            self.skipped.discard(k)
+            log.gap(first, k - 1)
+            first = k + 1
+        log.gap(first, last)
+
+
+def import_pyav() -> ModuleType:
+    """The ``av`` module; raises :class:`LitExtractError` naming the fix when PyAV is not installed.
+
+    Call it in the main process before DataLoader workers start (``ClipDataModule`` does for
+    ``decoder="pyav"``): forked workers inherit the module instead of each importing it (~50 ms a
+    worker, for every split)."""
+    try:
+        import av
+    except ImportError as exc:
+        raise LitExtractError("--data.decoder pyav needs PyAV: pip install av (or pip install -e '.[pyav]')") from exc
+    return av
+
+
 def iter_frames_pyav(
     path: str,
     wanted: set[int],
@@ -222,6 +278,7 @@ def iter_frames_pyav(
     log: DecodeLog | None = None,
     start: int = 0,
     yuv: bool = False,
+    skip_unsampled: bool = True,
 ) -> Iterator[tuple[int, np.ndarray | Yuv420Frame]]:
     """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``).
 
@@ -230,11 +287,11 @@ def iter_frames_pyav(
     ``start > 0`` seeks to the keyframe before frame ``start`` and yields frames from ``start`` on.
     ``yuv=True`` (native size, no crop: the device transform) yields frames in YUV 4:2:0 as their
     planes (:class:`lit_extract.yuv.Yuv420Frame`, converted on the device) instead of BGR arrays.
+    ``skip_unsampled`` (H.264 and HEVC): non-reference frames not in ``wanted`` are not decoded at
+    all (:class:`UnsampledSkip`; the frames yielded are the same, bit for bit); False decodes every
+    frame (to count a video's decodable frames).
     """
-    try:
-        import av
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise LitExtractError("--data.decoder pyav needs PyAV: pip install av") from exc
+    av = import_pyav()
     log = log if log is not None else DecodeLog()
     expected = start
     try:
@@ -242,12 +299,15 @@ def iter_frames_pyav(
     except (av.error.FFmpegError, OSError):
         log.gap(start, last)
         return
+    skip = None
     with container:
         try:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = decode_threads()  # 1 in a worker; 0 = PyAV's default, auto
             base = stream.start_time or 0
             to_frames = stream.time_base * _stream_rate(stream) if stream.time_base and _stream_rate(stream) else None
+            if skip_unsampled and to_frames is not None and stream.codec_context.name in SKIPPABLE_CODECS:
+                skip = UnsampledSkip(stream.codec_context, wanted, base, to_frames)
             if start > 0 and to_frames is not None:
                 container.seek(base + int(start / to_frames), stream=stream, backward=True, any_frame=False)
             # After a decode error (or a frame flagged corrupt) the frames that follow are predicted
@@ -264,22 +324,31 @@ def iter_frames_pyav(
                     break
                 if broken and recovery is None and packet.is_keyframe:
                     recovery = packet.pts
+                if skip is not None:
+                    skip.before(packet, broken)
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     broken, recovery = True, None
+                    if skip is not None:
+                        skip.skipped.clear()
                     continue
                 for frame in frames:
                     if frame.is_corrupt:
                         broken, recovery = True, None
+                        if skip is not None:
+                            skip.skipped.clear()
                     if broken:
                         if recovery is None or frame.pts != recovery:
                             continue
                         broken = False
                     k = expected if frame.pts is None or to_frames is None else frame_at(frame.pts - base, to_frames)
+                    if skip is not None:
+                        skip.came_out(k)
                     if k < expected:  # before `start` (after a seek), or a repeated timestamp
                         continue
-                    log.gap(expected, min(k, last + 1) - 1)
+                    if k > expected:
+                        _lose(log, skip, expected, min(k, last + 1) - 1)
                     expected = k + 1
                     if k > last:
                         return
@@ -290,7 +359,15 @@ def iter_frames_pyav(
         except (av.error.FFmpegError, IndexError):
             pass
         finally:
-            log.gap(expected, last)
+            _lose(log, skip, expected, last)
+
+
+def _lose(log: DecodeLog, skip: UnsampledSkip | None, first: int, last: int) -> None:
+    """Frames ``first..last`` did not come out: lost, unless skipped on purpose."""
+    if skip is None:
+        log.gap(first, last)
+    else:
+        skip.lose(log, first, last)
 
 
 FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}

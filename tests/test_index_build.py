@@ -386,3 +386,13 @@ def test_exact_frames_without_pyav_counts_what_opencv_grabs(tmp_path, monkeypatc
     assert probe_video(clean, exact_frames=True).n_frames == 40
     counted = probe_video(damaged, exact_frames=True)
     assert counted.n_frames == counted.decodable == grab_count(damaged) < DAMAGED_FRAMES  # the tail is lost
+
+
+def test_exact_frames_decodes_every_frame_skipping_none(tmp_path, monkeypatch):
+    path = barcode_h264(tmp_path / "h.mp4")
+
+    def no_skipping(*args, **kwargs):
+        raise AssertionError("counting frames must decode every one (damage in any frame counts)")
+
+    monkeypatch.setattr("lit_extract.video.UnsampledSkip", no_skipping)
+    assert probe_video(path, exact_frames=True).n_frames == DAMAGED_FRAMES

@@ -9,7 +9,18 @@ import pytest
 
 from conftest import read_barcode
 from lit_extract.reference import uniform_sample_indices
-from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, decode_clips, frame_at, sample_frame_ids
+from lit_extract.video import (
+    STATUS_OK,
+    STATUS_REPEATED,
+    STATUS_UNREADABLE,
+    DecodeLog,
+    UnsampledSkip,
+    VideoOutcome,
+    decode_clips,
+    frame_at,
+    iter_frames_pyav,
+    sample_frame_ids,
+)
 
 
 @pytest.mark.parametrize("start,end,frames", [(0, 32, 8), (16, 48, 8), (5, 6, 8), (0, 3, 8), (100, 164, 16), (0, 32, 1)])
@@ -68,3 +79,81 @@ def test_frame_at_rounds_timestamps_to_frames_as_round_of_the_fraction_does():
     for to_frames in rates:
         for ticks in [*range(-40, 40), *rng.integers(-10**6, 10**9, 200).tolist()]:
             assert frame_at(ticks, to_frames) == round(ticks * to_frames), (ticks, to_frames)
+
+
+def every_frame_bgr(path) -> dict[int, np.ndarray]:
+    """Frame id -> BGR frame of every frame of ``path``, decoded by PyAV with nothing skipped."""
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        return {k: frame.to_ndarray(format="bgr24") for k, frame in enumerate(container.decode(video=0))}
+
+
+def non_reference_frames(path) -> set[int]:
+    """Ids of the frames of an H.264 MP4 whose every NAL unit has nal_ref_idc 0 (read from the bytes)."""
+    av = pytest.importorskip("av")
+    ids = set()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        to_frames = stream.time_base * stream.average_rate
+        for packet in container.demux(stream):
+            data, offset, refs = bytes(packet), 0, []
+            while offset + 4 < len(data):  # AVCC: 4-byte big-endian length, then the NAL unit
+                length = int.from_bytes(data[offset : offset + 4], "big")
+                refs.append(data[offset + 4] >> 5 & 3)
+                offset += 4 + length
+            if refs and not any(refs):
+                ids.add(round(packet.pts * to_frames))
+    return ids
+
+
+def clip_frame_ids(n_frames: int) -> set[int]:
+    return {int(k) for s in range(0, n_frames - 32 + 1, 16) for k in sample_frame_ids(s, s + 32, 8)}
+
+
+def test_unsampled_skip_leaves_out_exactly_the_non_reference_frames_no_clip_samples(make_video):
+    av = pytest.importorskip("av")
+    path = make_video("skip.mp4", 96, codec="h264")
+    wanted = clip_frame_ids(96)
+    expected_out = set(range(96)) - (non_reference_frames(path) - wanted)
+    reference = every_frame_bgr(path)
+    out, log, expected = {}, DecodeLog(), 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        skip = UnsampledSkip(stream.codec_context, wanted, 0, stream.time_base * stream.average_rate)
+        for packet in container.demux(stream):
+            skip.before(packet, broken=False)
+            for frame in packet.decode():
+                k = round(frame.pts * stream.time_base * stream.average_rate)
+                out[k] = frame.to_ndarray(format="bgr24")
+                skip.came_out(k)
+                skip.lose(log, expected, k - 1)  # the gap before k: frames skipped on purpose
+                expected = k + 1
+            assert len(skip.skipped) <= 4  # frames skipped and not yet accounted for: a few, however long the video
+    assert len(expected_out) < 96 and set(out) == expected_out  # some frames skipped, only those
+    assert log.lost == [] and not skip.skipped
+    for k, frame in out.items():
+        np.testing.assert_array_equal(frame, reference[k])
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_pyav_reader_skipping_unsampled_frames_yields_each_wanted_frame_as_a_full_decode_does(make_video, monkeypatch, threads):
+    monkeypatch.setattr("lit_extract.video.decode_threads", lambda: threads)  # 0: FFmpeg's frame threads
+    held = []
+
+    class Watched(UnsampledSkip):
+        def before(self, packet, broken):
+            held.append(len(self.skipped))
+            super().before(packet, broken)
+
+    monkeypatch.setattr("lit_extract.video.UnsampledSkip", Watched)
+    path = make_video("skip.mp4", 96, codec="h264")
+    reference = every_frame_bgr(path)
+    for wanted in (clip_frame_ids(96), {0, 40, 41, 77}, set(range(0, 96, 5))):
+        log = DecodeLog()
+        seen = dict(iter_frames_pyav(str(path), wanted, max(wanted), None, log=log))
+        assert set(seen) == wanted
+        assert log.lost == []  # frames skipped on purpose are not lost frames
+        assert held and max(held) <= 4  # ids held for gaps stay few, however long the video
+        for k, frame in seen.items():
+            assert read_barcode(frame) == k
+            np.testing.assert_array_equal(frame, reference[k])
