@@ -241,6 +241,9 @@ def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[
 
     The main process only receives batches and hands each one back when done with it, as
     ``predict`` does (``release_batch``; lit_extract versions before buffer reuse have none).
+    Each pass also appends to the function's ``steady`` list its clips/s from the first batch
+    received to the last: the rate without the workers' start (fork, first batch) and shutdown,
+    which a run pays once per split, whatever its length.
     """
     try:
         from lit_extract.buffers import release_batch
@@ -258,14 +261,20 @@ def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[
         main_core = os.sched_getaffinity(0)
         os.sched_setaffinity(0, cores[:workers])
         try:
-            count = 0
+            count, first, first_clips = 0, None, 0
             for batch in loader:
+                last = time.perf_counter()
                 count += len(batch["rows"])
+                if first is None:
+                    first, first_clips = last, count
                 release_batch(batch)
         finally:
             os.sched_setaffinity(0, main_core)
         assert count == n_clips, (count, n_clips)
+        if last > first:
+            run.steady.append((count - first_clips) / (last - first))
 
+    run.steady = []
     return run
 
 
@@ -423,6 +432,7 @@ def main() -> None:
               f"(T={args.T}, {args.img_size}px, batch {args.batch_size}); FFmpeg threads per capture: "
               f"{threads} (process gains {extra} thread(s) while one is open)")
         rates: dict[str, tuple[float, float]] = {}
+        steady: dict[str, float] = {}  # workers part: clips/s from the first batch to the last
         check: dict[int, np.ndarray] = {}
         if "notebook" in args.parts:
             rows = np.linspace(0, n_clips - 1, min(args.notebook_clips, n_clips)).round().astype(int)
@@ -448,14 +458,19 @@ def main() -> None:
                             index_path, n_clips, args, workers, cores, transform, decoder)
                     for name, wall in interleaved_rates(runs, n_clips, args.repeats).items():
                         rates[name] = (wall, float("nan"))
-        report(rates, len(check))
+                        if name.startswith("decode only"):  # no start-up to leave out: the pool is up
+                            steady[name] = wall
+                        elif getattr(runs[name], "steady", None):  # --before rows time themselves: none
+                            steady[name] = max(runs[name].steady)
+        report(rates, len(check), steady)
 
 
-def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
-    """Print the clips/s table of one codec and the ratios the issue's targets are about."""
-    print(f"{'':>24}  {'wall clips/s':>12}  {'clips/CPU-s':>11}")
+def report(rates: dict[str, tuple[float, float]], checked: int, steady: dict[str, float]) -> None:
+    """Print the clips/s table of one codec and the ratios the issue's targets are about; for the
+    workers part also the steady rate (first batch to last; decode only: its wall rate)."""
+    print(f"{'':>24}  {'wall clips/s':>12}  {'clips/CPU-s':>11}  {'steady clips/s':>14}")
     for name, (wall, cpu) in rates.items():
-        print(f"{name:>24}  {wall:12.1f}  {cpu:11.1f}")
+        print(f"{name:>24}  {wall:12.1f}  {cpu:11.1f}  {steady.get(name, float('nan')):14.1f}")
     for name, (a, b), fmt in (
         ("project / notebook", ("project", "notebook"), "{:12.1f}x"),
         ("project / ceiling", ("project", "ceiling"), "{:12.1%}"),
@@ -467,11 +482,13 @@ def report(rates: dict[str, tuple[float, float]], checked: int) -> None:
         print(f"{'':>24}  (project clips == notebook clips on the {checked} rows the notebook read)")
     for workers in (1, 2):
         label = f"{workers} worker{'s' if workers > 1 else ''}"
-        ceiling = rates.get(f"decode only, {workers} proc.")
+        ceiling = f"decode only, {workers} proc."
         for kind in ("before", *ROW_NAMES.values()):
-            if ceiling and f"{kind}, {label}" in rates:
-                share = rates[f"{kind}, {label}"][0] / ceiling[0]
-                print(f"{kind + ', ' + label + ' / decode':>24}  {share:12.1%}")
+            row = f"{kind}, {label}"
+            if ceiling in rates and row in rates:
+                share = rates[row][0] / rates[ceiling][0]
+                steady_share = steady.get(row, float("nan")) / steady[ceiling]
+                print(f"{row + ' / decode':>24}  {share:12.1%}  {'':>11}  {steady_share:14.1%}")
     print(f"{'load average':>24}  {os.getloadavg()[0]:12.2f}")
 
 

@@ -201,12 +201,26 @@ def _stream_rate(stream: Any) -> Fraction | None:
     return None
 
 
-def frame_at(ticks: int, to_frames: Fraction) -> int:
-    """``round(ticks * to_frames)`` (halves to even, as ``round`` does), in integers: ~10x cheaper
-    than the Fraction arithmetic, which is paid on every decoded frame."""
-    quotient, remainder = divmod(ticks * to_frames.numerator, to_frames.denominator)
-    twice = 2 * remainder
-    return quotient + (twice > to_frames.denominator or (twice == to_frames.denominator and quotient % 2 == 1))
+@dataclass(frozen=True, slots=True)
+class FrameClock:
+    """A stream's frame ids from its timestamps: ``round((pts - base) * numerator / denominator)``,
+    halves to even (as ``round`` does), in integers: ~10x cheaper than ``Fraction`` arithmetic,
+    which would be paid on every packet and frame."""
+
+    base: int
+    numerator: int
+    denominator: int
+
+    @classmethod
+    def of(cls, base: int, to_frames: Fraction) -> FrameClock:
+        """The clock of a stream whose first timestamp is ``base``, ``to_frames`` = time base x frame rate."""
+        return cls(base, to_frames.numerator, to_frames.denominator)
+
+    def frame(self, pts: int) -> int:
+        """The frame id of timestamp ``pts``."""
+        quotient, remainder = divmod((pts - self.base) * self.numerator, self.denominator)
+        twice = 2 * remainder
+        return quotient + (twice > self.denominator or (twice == self.denominator and quotient % 2 == 1))
 
 
 # Codecs whose packets each hold one whole frame with that frame's timestamp: only there is the frame
@@ -228,14 +242,14 @@ class UnsampledSkip:
     count as lost, as they would have been without skipping.
     """
 
-    def __init__(self, context: Any, wanted: set[int], base: int, to_frames: Fraction) -> None:
-        self.context, self.wanted, self.base, self.to_frames = context, wanted, base, to_frames
+    def __init__(self, context: Any, wanted: set[int], clock: FrameClock) -> None:
+        self.context, self.wanted, self.clock = context, wanted, clock
         self.skipping = False
         self.skipped: set[int] = set()
 
     def before(self, packet: Any, broken: bool) -> None:
         """Set the decoder's skip for ``packet`` (a packet without timestamp is decoded)."""
-        k = None if packet.pts is None else frame_at(packet.pts - self.base, self.to_frames)
+        k = None if packet.pts is None else self.clock.frame(packet.pts)
         skip = k is not None and k not in self.wanted
         if skip != self.skipping:
             self.context.skip_frame = "NONREF" if skip else "DEFAULT"
@@ -306,8 +320,9 @@ def iter_frames_pyav(
             stream.codec_context.thread_count = decode_threads()  # 1 in a worker; 0 = PyAV's default, auto
             base = stream.start_time or 0
             to_frames = stream.time_base * _stream_rate(stream) if stream.time_base and _stream_rate(stream) else None
-            if skip_unsampled and to_frames is not None and stream.codec_context.name in SKIPPABLE_CODECS:
-                skip = UnsampledSkip(stream.codec_context, wanted, base, to_frames)
+            clock = FrameClock.of(base, to_frames) if to_frames is not None else None
+            if skip_unsampled and clock is not None and stream.codec_context.name in SKIPPABLE_CODECS:
+                skip = UnsampledSkip(stream.codec_context, wanted, clock)
             if start > 0 and to_frames is not None:
                 container.seek(base + int(start / to_frames), stream=stream, backward=True, any_frame=False)
             # After a decode error (or a frame flagged corrupt) the frames that follow are predicted
@@ -342,7 +357,7 @@ def iter_frames_pyav(
                         if recovery is None or frame.pts != recovery:
                             continue
                         broken = False
-                    k = expected if frame.pts is None or to_frames is None else frame_at(frame.pts - base, to_frames)
+                    k = expected if frame.pts is None or clock is None else clock.frame(frame.pts)
                     if skip is not None:
                         skip.came_out(k)
                     if k < expected:  # before `start` (after a seek), or a repeated timestamp

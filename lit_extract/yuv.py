@@ -46,7 +46,7 @@ def planes_bytes(height: int, width: int) -> int:
     return height * width + 2 * ((height + 1) // 2) * ((width + 1) // 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Yuv420Frame:
     """A decoded frame's Y, U, V planes (uint8 views of the decoder's frame, which they keep alive).
 
@@ -66,11 +66,11 @@ class Yuv420Frame:
 
     def write(self, out: np.ndarray) -> None:
         """Pack Y, U, V into the start of the 1-D uint8 ``out`` (the module docstring's layout)."""
-        offset = 0
-        for plane in self.planes:
-            size = plane.size
-            np.copyto(out[offset : offset + size].reshape(plane.shape), plane)
-            offset += size
+        y, u, v = self.planes
+        luma, chroma = y.size, u.size
+        np.copyto(out[:luma].reshape(y.shape), y)
+        np.copyto(out[luma : luma + chroma].reshape(u.shape), u)
+        np.copyto(out[luma + chroma : luma + 2 * chroma].reshape(v.shape), v)
 
     @classmethod
     def from_av(cls, frame: Any) -> Yuv420Frame | None:
@@ -80,10 +80,12 @@ class Yuv420Frame:
         height, width = frame.height, frame.width
         if name not in FORMATS or height % 2 or width % 2:
             return None
-        shapes = [(height, width)] + [((height + 1) // 2, (width + 1) // 2)] * 2
-        planes = tuple(
-            np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
-            for plane, (h, w) in zip(frame.planes, shapes)
+        y, u, v = frame.planes  # rows padded to line_size bytes
+        half_height, half_width = height // 2, width // 2
+        planes = (
+            np.frombuffer(y, np.uint8).reshape(-1, y.line_size)[:height, :width],
+            np.frombuffer(u, np.uint8).reshape(-1, u.line_size)[:half_height, :half_width],
+            np.frombuffer(v, np.uint8).reshape(-1, v.line_size)[:half_height, :half_width],
         )
         return cls(planes, colour_code(name, frame.colorspace, frame.color_range))
 

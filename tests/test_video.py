@@ -17,7 +17,7 @@ from lit_extract.video import (
     UnsampledSkip,
     VideoOutcome,
     decode_clips,
-    frame_at,
+    FrameClock,
     iter_frames_pyav,
     sample_frame_ids,
 )
@@ -73,12 +73,13 @@ def test_pyav_decoder_reads_the_same_frames(make_video):
         assert [read_barcode(f) for f in frames] == clips[i].tolist()
 
 
-def test_frame_at_rounds_timestamps_to_frames_as_round_of_the_fraction_does():
+def test_frame_clock_rounds_timestamps_to_frames_as_round_of_the_fraction_does():
     rng = np.random.default_rng(0)
     rates = [Fraction(1, 512) * Fraction(30000, 1001), Fraction(1, 2), Fraction(3, 2), Fraction(1, 15360) * 30]
     for to_frames in rates:
         for ticks in [*range(-40, 40), *rng.integers(-10**6, 10**9, 200).tolist()]:
-            assert frame_at(ticks, to_frames) == round(ticks * to_frames), (ticks, to_frames)
+            for base in (0, 1001, -7):
+                assert FrameClock.of(base, to_frames).frame(ticks + base) == round(ticks * to_frames), (ticks, to_frames)
 
 
 def every_frame_bgr(path) -> dict[int, np.ndarray]:
@@ -119,7 +120,7 @@ def test_unsampled_skip_leaves_out_exactly_the_non_reference_frames_no_clip_samp
     out, log, expected = {}, DecodeLog(), 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        skip = UnsampledSkip(stream.codec_context, wanted, 0, stream.time_base * stream.average_rate)
+        skip = UnsampledSkip(stream.codec_context, wanted, FrameClock.of(0, stream.time_base * stream.average_rate))
         for packet in container.demux(stream):
             skip.before(packet, broken=False)
             for frame in packet.decode():
