@@ -516,7 +516,8 @@ def decode_clip_frames(
         if native and zeros is None:
             zeros = np.zeros((*frame.shape[:2], 3), np.uint8)  # BGR zeros of the video's own size
         cache[k] = frame
-        yield from emit_until(k)
+        if next_clip < len(order) and ends[next_clip] <= k:  # a clip is complete (most frames complete none)
+            yield from emit_until(k)
     outcome.first_unreadable_frame = outcome.lost[0][0] if outcome.lost else None
     if next_clip < len(order):
         yield from emit_until(np.iinfo(np.int64).max)
