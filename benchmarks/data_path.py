@@ -36,7 +36,9 @@ only ever slow a run down), with the load average beside it. The ``workers`` par
 in rounds (each row once per round), so a slow spell hits all of them alike. Its rows: ``exact``
 (``--data.transform exact``), ``device`` (``--data.transform device``: native-size RGB frames)
 and ``device yuv`` (``--data.decoder pyav --data.transform device``: the decoder's YUV planes,
-converted on the device).
+converted on the device). Beside each loader's wall rate it prints its steady rate, from the
+first batch received to the last: the workers' start (fork, first batch) and shutdown left out,
+which a run pays once per split (meaningful when each worker yields many batches).
 """
 
 from __future__ import annotations

@@ -312,9 +312,11 @@ class ClipDataModule(pl.LightningDataModule):
         img_size: frames are resized to ``img_size x img_size``.
         batch_size: clips per batch.
         num_workers: DataLoader worker processes per rank, each decoding whole videos.
-        decoder: ``opencv`` (default) or ``pyav`` (sees every decode error; with ``transform``
-            device, frames in YUV 4:2:0 go to the device as the decoder's planes, half the bytes,
-            and are converted there exactly as the decoder would: :mod:`lit_extract.yuv`).
+        decoder: ``opencv`` (default) or ``pyav`` (sees every decode error; skips the
+            non-reference frames no clip samples on H.264 and HEVC; with ``transform`` device,
+            frames in YUV 4:2:0 go to the device as the decoder's planes, half the bytes, and are
+            converted there exactly as the decoder would: :mod:`lit_extract.yuv`). The fastest
+            loader on a GPU is ``pyav`` with ``device``; the clips are the same with either.
         on_error: ``warn``: an unreadable video's clips get status 2 and the run goes on;
             ``fail``: stop at the first unreadable video, naming it.
         transform: where frames are resized. ``exact``: on the CPU workers, bit-identical to the

@@ -17,6 +17,11 @@ FFmpeg). Frames OpenCV's decoder conceals without failing can't be seen through 
 ``--data.decoder pyav`` for footage known to be damaged. What was lost is recorded in a
 :class:`DecodeLog` (inclusive frame ranges), reported per video and listed in the manifest.
 
+The PyAV reader decodes only what the clips need on H.264 and HEVC: a non-reference frame that no
+clip samples (x264's non-reference B-frames, a sixth of a 32/16 index's frames) is skipped by the
+decoder itself, which changes no other frame's pixels (:class:`UnsampledSkip`); such frames are
+not lost frames. Counting a video's frames (``index --exact-frames``) still decodes every one.
+
 Clip semantics (the reference notebook's): a clip ``[start, end)`` samples the frame ids
 ``start + round(linspace(0, n - 1, T))`` with ``n = max(1, end - start)``; each frame is converted
 BGR->RGB and resized to ``img_size x img_size`` with bilinear interpolation (cv2.INTER_LINEAR).
