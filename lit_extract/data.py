@@ -313,7 +313,7 @@ class ClipDataModule(pl.LightningDataModule):
         batch_size: clips per batch.
         num_workers: DataLoader worker processes per rank, each decoding whole videos.
         decoder: ``opencv`` (default) or ``pyav`` (sees every decode error; skips the
-            non-reference frames no clip samples on H.264 and HEVC; with ``transform`` device,
+            non-reference frames no clip samples on H.264; with ``transform`` device,
             frames in YUV 4:2:0 go to the device as the decoder's planes, half the bytes, and are
             converted there exactly as the decoder would: :mod:`lit_extract.yuv`). The fastest
             loader on a GPU is ``pyav`` with ``device``; the clips are the same with either.

@@ -17,7 +17,7 @@ FFmpeg). Frames OpenCV's decoder conceals without failing can't be seen through 
 ``--data.decoder pyav`` for footage known to be damaged. What was lost is recorded in a
 :class:`DecodeLog` (inclusive frame ranges), reported per video and listed in the manifest.
 
-The PyAV reader decodes only what the clips need on H.264 and HEVC: a non-reference frame that no
+The PyAV reader decodes only what the clips need on H.264: a non-reference frame that no
 clip samples (x264's non-reference B-frames, a sixth of a 32/16 index's frames) is skipped by the
 decoder itself, which changes no other frame's pixels (:class:`UnsampledSkip`); such frames are
 not lost frames. Counting a video's frames (``index --exact-frames``) still decodes every one.
@@ -228,13 +228,15 @@ class FrameClock:
         return quotient + (twice > self.denominator or (twice == self.denominator and quotient % 2 == 1))
 
 
-# Codecs whose packets each hold one whole frame with that frame's timestamp: only there is the frame
-# a packet holds known before decoding it, so only there are unsampled frames skipped (:class:`UnsampledSkip`).
-SKIPPABLE_CODECS = ("h264", "hevc")
+# Codecs where unsampled frames are skipped (:class:`UnsampledSkip`): each packet holds one whole
+# frame with that frame's timestamp (so the frame is known before decoding), and FFmpeg's NONREF
+# leaves out only frames no other frame refers to. Not HEVC: there a "sub-layer non-reference"
+# picture may still be referred to by pictures of a higher temporal sub-layer.
+SKIPPABLE_CODECS = ("h264",)
 
 
 class UnsampledSkip:
-    """Lets the decoder skip the non-reference frames that no clip samples (PyAV, H.264 and HEVC).
+    """Lets the decoder skip the non-reference frames that no clip samples (PyAV, H.264).
 
     Before each packet is decoded, :meth:`before` sets FFmpeg's ``skip_frame`` to ``NONREF`` when the
     frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (x264's B-frames, a third
@@ -306,7 +308,7 @@ def iter_frames_pyav(
     ``start > 0`` seeks to the keyframe before frame ``start`` and yields frames from ``start`` on.
     ``yuv=True`` (native size, no crop: the device transform) yields frames in YUV 4:2:0 as their
     planes (:class:`lit_extract.yuv.Yuv420Frame`, converted on the device) instead of BGR arrays.
-    ``skip_unsampled`` (H.264 and HEVC): non-reference frames not in ``wanted`` are not decoded at
+    ``skip_unsampled`` (H.264): non-reference frames not in ``wanted`` are not decoded at
     all (:class:`UnsampledSkip`; the frames yielded are the same, bit for bit); False decodes every
     frame (to count a video's decodable frames).
     """
