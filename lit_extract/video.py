@@ -239,10 +239,10 @@ class UnsampledSkip:
     """Lets the decoder skip the non-reference frames that no clip samples (PyAV, H.264).
 
     Before each packet is decoded, :meth:`before` sets FFmpeg's ``skip_frame`` to ``NONREF`` when the
-    frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (x264's B-frames, a third
-    of a typical video's frames) predicts no other frame, so skipping it changes no other frame's
-    pixels; the decoder parses its header and outputs nothing for it. Reference frames are decoded
-    whatever is asked. ``skipped`` holds the ids of frames asked to be skipped that have neither come
+    frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (``nal_ref_idc`` 0:
+    x264's non-reference B-frames, a third of its frames) predicts no other frame, so skipping it
+    changes no other frame's pixels; the decoder drops its slices unparsed and outputs nothing for
+    it. Reference frames are decoded whatever is asked. ``skipped`` holds the ids of frames asked to be skipped that have neither come
     out (:meth:`came_out`) nor been accounted for in a gap (:meth:`lose`): frames skipped on purpose,
     which a gap in the output must not report as lost; it stays a few ids long, whatever the video's
     length. Frames asked to be skipped while the stream is damaged (``broken``) are not held: they
@@ -269,11 +269,14 @@ class UnsampledSkip:
         self.skipped.discard(k)
 
     def lose(self, log: DecodeLog, first: int, last: int) -> None:
-        """``log.gap(first, last)`` without the frames skipped on purpose (forgotten once accounted for)."""
-        for k in sorted(k for k in self.skipped if first <= k <= last):
-            self.skipped.discard(k)
-            log.gap(first, k - 1)
-            first = k + 1
+        """``log.gap(first, last)`` without the frames skipped on purpose; ids up to ``last`` are
+        then forgotten (those before ``first``, e.g. skipped before a seek's ``start``, are past)."""
+        held = sorted(self.skipped)
+        self.skipped = {k for k in held if k > last}
+        for k in held:
+            if first <= k <= last:
+                log.gap(first, k - 1)
+                first = k + 1
         log.gap(first, last)
 
 
