@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -77,6 +78,12 @@ def test_clips_equal_the_notebook_loader_row_for_row(small_dataset, num_workers)
 def test_unknown_split_name_is_refused():
     with pytest.raises(LitExtractError, match="--data.splits"):
         ClipDataModule("x.csv", splits=["train", "holdout"])
+
+
+def test_pyav_decoder_without_pyav_is_refused_at_once_naming_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` raises ImportError
+    with pytest.raises(LitExtractError, match="--data.decoder pyav needs PyAV: pip install av"):
+        ClipDataModule("x.csv", decoder="pyav")  # before any worker starts, not inside each one
 
 
 def test_empty_split_is_refused_naming_it(small_dataset, tmp_path):
