@@ -138,7 +138,8 @@ def test_unsampled_skip_leaves_out_exactly_the_non_reference_frames_no_clip_samp
 
 @pytest.mark.parametrize("threads", [1, 0])
 def test_pyav_reader_skipping_unsampled_frames_yields_each_wanted_frame_as_a_full_decode_does(make_video, monkeypatch, threads):
-    monkeypatch.setattr("lit_extract.video.decode_threads", lambda: threads)  # 0: FFmpeg picks the count (PyAV's slice threads), as outside workers
+    # threads 0: FFmpeg picks the count (PyAV's slice threads), as outside DataLoader workers
+    monkeypatch.setattr("lit_extract.video.decode_threads", lambda: threads)
     held = []
 
     class Watched(UnsampledSkip):
