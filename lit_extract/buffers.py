@@ -109,7 +109,7 @@ class ClipBatch(dict):
     Behaves as a plain dict everywhere; :meth:`release` hands the buffer back (idempotent).
     """
 
-    def __init__(self, *args: Any, slot: Slot | tuple[torch.Tensor, int] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, slot: Slot | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slot = slot
 
@@ -130,9 +130,8 @@ class ClipBatch(dict):
     def release(self) -> None:
         """Let the worker reuse this batch's buffer: call only once nothing will read it again."""
         if self.slot is not None:
-            flags, index = self.slot[:2]
-            self.slot = None
-            flags[index] = 0
+            slot, self.slot = self.slot, None
+            slot.flags[slot.index] = 0
 
     def pin_memory(self, device: Any = None) -> ClipBatch:
         """A copy in pinned memory (what the DataLoader's pin-memory thread sends on); releases this one."""

@@ -238,24 +238,29 @@ SKIPPABLE_CODECS = ("h264",)
 class UnsampledSkip:
     """Lets the decoder skip the non-reference frames that no clip samples (PyAV, H.264).
 
-    Before each packet is decoded, :meth:`before` sets FFmpeg's ``skip_frame`` to ``NONREF`` when the
-    frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (``nal_ref_idc`` 0:
+    Before each packet is decoded, :meth:`before` sets FFmpeg's ``skip_frame`` to ``NONREF`` when
+    the frame it holds is not wanted (else ``DEFAULT``): a non-reference frame (``nal_ref_idc`` 0:
     x264's non-reference B-frames, a third of its frames) predicts no other frame, so skipping it
     changes no other frame's pixels; the decoder drops its slices unparsed and outputs nothing for
-    it. Reference frames are decoded whatever is asked. ``skipped`` holds the ids of frames asked to be skipped that have neither come
-    out (:meth:`came_out`) nor been accounted for in a gap (:meth:`lose`): frames skipped on purpose,
-    which a gap in the output must not report as lost; it stays a few ids long, whatever the video's
-    length. Frames asked to be skipped while the stream is damaged (``broken``) are not held: they
-    count as lost, as they would have been without skipping.
+    it. Reference frames are decoded whatever is asked. Without a decoder ``context`` and a
+    ``clock`` nothing is skipped, and :meth:`lose` is ``log.gap``.
+
+    ``skipped`` holds the ids of frames asked to be skipped that have neither come out
+    (:meth:`came_out`) nor been accounted for in a gap (:meth:`lose`): frames skipped on purpose,
+    which a gap in the output must not report as lost; it stays a few ids long, whatever the
+    video's length. Frames asked to be skipped while the stream is damaged (``broken``, and those
+    held when the damage is found: :meth:`forget`) count as lost, as they would without skipping.
     """
 
-    def __init__(self, context: Any, wanted: set[int], clock: FrameClock) -> None:
-        self.context, self.wanted, self.clock = context, wanted, clock
+    def __init__(self, wanted: set[int], context: Any = None, clock: FrameClock | None = None) -> None:
+        self.wanted, self.context, self.clock = wanted, context, clock
         self.skipping = False
         self.skipped: set[int] = set()
 
     def before(self, packet: Any, broken: bool) -> None:
         """Set the decoder's skip for ``packet`` (a packet without timestamp is decoded)."""
+        if self.clock is None or self.context is None:
+            return
         k = None if packet.pts is None else self.clock.frame(packet.pts)
         skip = k is not None and k not in self.wanted
         if skip != self.skipping:
@@ -267,6 +272,10 @@ class UnsampledSkip:
     def came_out(self, k: int) -> None:
         """Frame ``k`` came out of the decoder (a reference frame, which no skip leaves out)."""
         self.skipped.discard(k)
+
+    def forget(self) -> None:
+        """The stream is damaged here: the frames held so far count as lost if they don't come out."""
+        self.skipped.clear()
 
     def lose(self, log: DecodeLog, first: int, last: int) -> None:
         """``log.gap(first, last)`` without the frames skipped on purpose; ids up to ``last`` are
@@ -323,16 +332,17 @@ def iter_frames_pyav(
     except (av.error.FFmpegError, OSError):
         log.gap(start, last)
         return
-    skip = None
+    skip = UnsampledSkip(wanted)  # skips nothing until the stream has a decoder and a clock
     with container:
         try:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = decode_threads()  # 1 in a worker; 0 = PyAV's default, auto
             base = stream.start_time or 0
-            to_frames = stream.time_base * _stream_rate(stream) if stream.time_base and _stream_rate(stream) else None
+            rate = _stream_rate(stream)
+            to_frames = stream.time_base * rate if stream.time_base and rate else None
             clock = FrameClock.of(base, to_frames) if to_frames is not None else None
-            if skip_unsampled and clock is not None and stream.codec_context.name in SKIPPABLE_CODECS:
-                skip = UnsampledSkip(stream.codec_context, wanted, clock)
+            if skip_unsampled and stream.codec_context.name in SKIPPABLE_CODECS:
+                skip = UnsampledSkip(wanted, stream.codec_context, clock)
             if start > 0 and to_frames is not None:
                 container.seek(base + int(start / to_frames), stream=stream, backward=True, any_frame=False)
             # After a decode error (or a frame flagged corrupt) the frames that follow are predicted
@@ -349,31 +359,27 @@ def iter_frames_pyav(
                     break
                 if broken and recovery is None and packet.is_keyframe:
                     recovery = packet.pts
-                if skip is not None:
-                    skip.before(packet, broken)
+                skip.before(packet, broken)
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     broken, recovery = True, None
-                    if skip is not None:
-                        skip.skipped.clear()
+                    skip.forget()
                     continue
                 for frame in frames:
                     if frame.is_corrupt:
                         broken, recovery = True, None
-                        if skip is not None:
-                            skip.skipped.clear()
+                        skip.forget()
                     if broken:
                         if recovery is None or frame.pts != recovery:
                             continue
                         broken = False
                     k = expected if frame.pts is None or clock is None else clock.frame(frame.pts)
-                    if skip is not None:
-                        skip.came_out(k)
+                    skip.came_out(k)
                     if k < expected:  # before `start` (after a seek), or a repeated timestamp
                         continue
                     if k > expected:
-                        _lose(log, skip, expected, min(k, last + 1) - 1)
+                        skip.lose(log, expected, min(k, last + 1) - 1)
                     expected = k + 1
                     if k > last:
                         return
@@ -384,15 +390,7 @@ def iter_frames_pyav(
         except (av.error.FFmpegError, IndexError):
             pass
         finally:
-            _lose(log, skip, expected, last)
-
-
-def _lose(log: DecodeLog, skip: UnsampledSkip | None, first: int, last: int) -> None:
-    """Frames ``first..last`` did not come out: lost, unless skipped on purpose."""
-    if skip is None:
-        log.gap(first, last)
-    else:
-        skip.lose(log, first, last)
+            skip.lose(log, expected, last)  # frames not out by the end: lost, unless skipped on purpose
 
 
 FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}

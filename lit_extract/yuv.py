@@ -115,15 +115,10 @@ def conversion_table(code: int) -> torch.Tensor:
     return torch.from_numpy(table)
 
 
-_DEVICE_TABLES: dict[tuple[int, str], torch.Tensor] = {}
-
-
+@functools.lru_cache(maxsize=8)
 def device_table(code: int, device: torch.device) -> torch.Tensor:
     """:func:`conversion_table` on ``device`` (copied there once per process)."""
-    key = (code, str(device))
-    if key not in _DEVICE_TABLES:
-        _DEVICE_TABLES[key] = conversion_table(code).to(device)
-    return _DEVICE_TABLES[key]
+    return conversion_table(code).to(device)
 
 
 def yuv420_to_rgb(packed: torch.Tensor, height: int, width: int, code: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing  # noqa: F401  (registers the tensor reducers the DataLoader queue uses)
 
 from conftest import clip_rows, read_barcode, write_index
-from lit_extract.buffers import BufferPool, ClipBatch
+from lit_extract.buffers import BufferPool, ClipBatch, Slot
 from lit_extract.data import POOL_CAPACITY, ClipDataModule
 from lit_extract.video import sample_frame_ids
 
@@ -106,7 +106,7 @@ def test_a_received_batch_releases_the_slot_of_the_worker_that_sent_it(monkeypat
 
 def test_a_slot_moves_with_replace_and_is_released_once():
     flags = torch.ones(1, 3, dtype=torch.uint8)
-    batch = ClipBatch({"clips": torch.zeros(1)}, slot=(flags[0], 1))
+    batch = ClipBatch({"clips": torch.zeros(1)}, slot=Slot(flags[0], 1))
     moved = batch.replace(clips=torch.ones(1))
     batch.release()  # no longer the holder: must not free the slot
     assert flags[0, 1] == 1

@@ -19,7 +19,7 @@ import torch
 from conftest import clip_rows, damage, read_barcode, write_index
 from lit_extract.cli import main
 from lit_extract.demo import barcode_frame, write_video
-from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, sample_frame_ids, decode_clip_frames, iter_frames_opencv, iter_frames_pyav
+from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, DecodeLog, VideoOutcome, sample_frame_ids, decode_clip_frames, iter_frames_opencv, iter_frames_pyav
 from lit_extract.yuv import Yuv420Frame, yuv420_to_rgb
 
 N_FRAMES = 650  # 39 clips of 32 frames, stride 16: one lost 32-frame GOP touches at most 4 of them
@@ -74,6 +74,21 @@ def test_damaged_video_keeps_most_clips_exact_and_no_frame_silently_wrong(clean_
                 assert seen == last_good or (last_good is None and seen == 0), (i, shown)
         assert shown != frame_ids.tolist()  # something was really lost...
         assert {k for k, seen in zip(frame_ids.tolist(), shown) if seen != k} <= lost_ids  # ...and reported
+
+
+def test_skipping_unsampled_frames_reports_each_damage_as_one_range_covering_what_a_full_decode_loses(clean_videos):
+    wanted = {int(k) for frame_ids in clip_frame_ids() for k in frame_ids}
+    for seed in range(6):
+        path = str(damage(clean_videos["h264"], seed))
+        ranges = {}
+        for skip in (True, False):
+            log = DecodeLog()
+            for _ in iter_frames_pyav(path, wanted, N_FRAMES - 1, None, log=log, skip_unsampled=skip):
+                pass
+            ranges[skip] = log.lost
+        lost = {skip: {k for a, b in r for k in range(a, b + 1)} for skip, r in ranges.items()}
+        assert lost[True] >= lost[False], (seed, ranges)  # every frame a full decode loses is reported
+        assert len(ranges[True]) == len(ranges[False]), (seed, ranges)  # no holes at skipped frames
 
 
 def test_damaged_video_as_yuv_planes_converts_to_the_rgb_frames_clip_by_clip(clean_videos):

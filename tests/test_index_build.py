@@ -391,8 +391,12 @@ def test_exact_frames_without_pyav_counts_what_opencv_grabs(tmp_path, monkeypatc
 def test_exact_frames_decodes_every_frame_skipping_none(tmp_path, monkeypatch):
     path = barcode_h264(tmp_path / "h.mp4")
 
-    def no_skipping(*args, **kwargs):
-        raise AssertionError("counting frames must decode every one (damage in any frame counts)")
+    from lit_extract.video import UnsampledSkip
+
+    def no_skipping(wanted, context=None, clock=None):
+        if context is not None:  # a skipper given the decoder
+            raise AssertionError("counting frames must decode every one (damage in any frame counts)")
+        return UnsampledSkip(wanted)
 
     monkeypatch.setattr("lit_extract.video.UnsampledSkip", no_skipping)
     assert probe_video(path, exact_frames=True).n_frames == DAMAGED_FRAMES

@@ -120,7 +120,7 @@ def test_unsampled_skip_leaves_out_exactly_the_non_reference_frames_no_clip_samp
     out, log, expected = {}, DecodeLog(), 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        skip = UnsampledSkip(stream.codec_context, wanted, FrameClock.of(0, stream.time_base * stream.average_rate))
+        skip = UnsampledSkip(wanted, stream.codec_context, FrameClock.of(0, stream.time_base * stream.average_rate))
         for packet in container.demux(stream):
             skip.before(packet, broken=False)
             for frame in packet.decode():
