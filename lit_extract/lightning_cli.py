@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_extract.data import ClipDataModule
-from lit_extract.encoders import encoder_names
+from lit_extract.encoders import encoder_choices
 from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
@@ -144,7 +144,7 @@ class ExtractCLI(ProjectCLI):
         # The encoder checks T and the image size it will be fed; both come from the data.
         parser.link_arguments("data.frames", "model.frames")
         parser.link_arguments("data.img_size", "model.img_size")
-        set_help(parser, "model.encoder", f"One of: {', '.join(encoder_names())}.", append=True)
+        set_help(parser, "model.encoder", f"One of: {encoder_choices()}.", append=True)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer, with the clip-counting progress bar unless progress bars are turned off."""

@@ -1,11 +1,9 @@
-"""Registry of frozen torchvision video encoders: one small builder per name.
+"""Torchvision's Kinetics video models, head-less: the ``torchvision`` encoder family.
 
 Each builder is registered with its torchvision weights enum and the clip sizes its model accepts,
 and returns the torchvision model with its classification head replaced by
-:class:`torch.nn.Identity`, plus the head's input width. :func:`build_encoder` checks the clip size
-first, then builds, freezes and wraps the result in an :class:`Encoder`;
-:func:`default_normalization` reads the mean/std the encoder's ``DEFAULT`` weights expect from
-torchvision's own transforms. Nothing outside this file needs to know where a model keeps its head.
+:class:`torch.nn.Identity`, plus the head's input width. The mean/std of each encoder are read
+from torchvision's own ``weights.transforms()`` (nothing is downloaded).
 
 ==============  =====  ==========  ============================
 name            D      min frames  clip size
@@ -23,8 +21,8 @@ mvit_v2_s       768    16          exactly 16 x 224 x 224
 D is read from each model (the replaced head's input width); the table is for reading only.
 The limits were found by running randomly initialised models on small clips (see each builder).
 
-Normalization and training clips of the ``DEFAULT`` weights (``weights.transforms()``; read by
-:func:`default_normalization`, so this table is for reading only):
+Normalization and training clips of the ``DEFAULT`` weights (read from ``weights.transforms()``
+when each builder is registered, so this table is for reading only):
 
 ==============  ============================  ============================  =========
 name            mean (RGB, [0, 1] scale)      std                           crop
@@ -41,49 +39,18 @@ mvit_v1_b/v2_s  (0.45, 0.45, 0.45)            (0.225, 0.225, 0.225)         224 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 from torchvision.models import WeightsEnum, video
 
-from lit_extract.errors import LitExtractError, first_few
+from lit_extract.encoders.spec import RGB, ClipLimits, EncoderSpec
+from lit_extract.encoders.weights import load_exact, read_state_dict
+from lit_extract.errors import LitExtractError
 
 HeadlessBuilder = Callable[[str], tuple[nn.Module, int]]
 
-
-@dataclass(frozen=True)
-class Encoder:
-    """A frozen video encoder without its classification head.
-
-    ``module(x)`` takes float32 clips ``x`` of shape (B, 3, T, H, W), normalised as its weights
-    expect, with ``T >= min_frames``, and returns float32 embeddings of shape (B, embedding_dim).
-    The module is in eval mode and none of its parameters requires grad.
-
-    Attributes:
-        module: the torchvision model with its head replaced by ``nn.Identity``.
-        embedding_dim: D, the width of ``module(x)`` (the replaced head's input width).
-        min_frames: the smallest T the model accepts.
-    """
-
-    module: nn.Module
-    embedding_dim: int
-    min_frames: int
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """A registered builder and the clip sizes (T, and H = W) its model accepts."""
-
-    builder: HeadlessBuilder
-    weights_enum: type[WeightsEnum]  # torchvision's weights of this model: URL, transforms, meta
-    min_frames: int
-    min_img_size: int
-    fixed_clip: tuple[int, int] | None  # (frames, img_size) the model is built for, if it takes no other
-
-
-_REGISTRY: dict[str, _Entry] = {}
+ENCODERS: dict[str, EncoderSpec] = {}
 
 
 def register_encoder(
@@ -94,93 +61,23 @@ def register_encoder(
     fixed_clip: tuple[int, int] | None = None,
 ) -> Callable[[HeadlessBuilder], HeadlessBuilder]:
     """Register the decorated builder under its function name, with its torchvision weights enum
-    and the clip sizes it accepts."""
+    (which gives the mean/std) and the clip sizes it accepts."""
 
     def register(builder: HeadlessBuilder) -> HeadlessBuilder:
-        _REGISTRY[builder.__name__] = _Entry(builder, weights_enum, min_frames, min_img_size, fixed_clip)
+        mean, std = _normalization(weights_enum)
+        limits = ClipLimits(min_frames=min_frames, min_img_size=min_img_size, fixed_clip=fixed_clip)
+        ENCODERS[builder.__name__] = EncoderSpec(builder.__name__, limits, mean, std, builder)
         return builder
 
     return register
 
 
-def encoder_names() -> list[str]:
-    """The registered encoder names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def _entry(name: str) -> _Entry:
-    """The registry entry of ``name``; an unknown name raises :class:`LitExtractError` listing the choices."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise LitExtractError(f"unknown encoder {name!r}; choose one of: {', '.join(encoder_names())}")
-    return entry
-
-
-def default_normalization(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """``(mean, std)``, per RGB channel on the [0, 1] scale, that the ``DEFAULT`` weights of encoder
-    ``name`` were trained with, read from torchvision's ``weights.transforms()`` (nothing is downloaded).
-
-    Raises:
-        LitExtractError: unknown name.
-    """
-    transforms = _entry(name).weights_enum.DEFAULT.transforms()
+def _normalization(weights_enum: type[WeightsEnum]) -> tuple[RGB, RGB]:
+    """``(mean, std)`` of ``weights_enum.DEFAULT``, read from torchvision's ``transforms()``."""
+    transforms = weights_enum.DEFAULT.transforms()
     mean = tuple(float(value) for value in transforms.mean)
     std = tuple(float(value) for value in transforms.std)
     return mean, std  # type: ignore[return-value]  # three channels each
-
-
-def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_size: int = 224) -> Encoder:
-    """Build the frozen, head-less encoder ``name`` for clips of ``frames`` x ``img_size`` x ``img_size``.
-
-    Args:
-        name: one of :func:`encoder_names`.
-        weights: ``DEFAULT`` (torchvision's pretrained weights, downloaded once to the torch hub
-            cache), ``none`` (random init; both case-insensitive), or the path of a local ``.pth``
-            state dict of the full torchvision model or of its head-less module, possibly wrapped
-            under a ``state_dict`` or ``model`` key.
-        frames: T of the clips the encoder will see.
-        img_size: H = W of the clips the encoder will see.
-
-    Raises:
-        LitExtractError: unknown name, a clip size the model cannot take, or weights that cannot
-            be downloaded, read or loaded.
-    """
-    check_clip(name, frames=frames, img_size=img_size)
-    entry = _entry(name)
-    module, embedding_dim = entry.builder(weights)
-    module.eval()
-    module.requires_grad_(False)
-    return Encoder(module=module, embedding_dim=embedding_dim, min_frames=entry.min_frames)
-
-
-def check_clip(name: str, *, frames: int, img_size: int) -> None:
-    """Raise :class:`LitExtractError` unless ``name`` is registered and takes ``frames`` x ``img_size``
-    x ``img_size`` clips (cheap: nothing is built, so several encoders are checked before any loads)."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise LitExtractError(f"unknown encoder {name!r}; choose one of: {', '.join(encoder_names())}")
-    _check_clip(name, entry, frames, img_size)
-
-
-def _check_clip(name: str, entry: _Entry, frames: int, img_size: int) -> None:
-    """Raise :class:`LitExtractError` unless ``entry``'s model accepts (frames, img_size) clips."""
-    if entry.fixed_clip is not None and (frames, img_size) != entry.fixed_clip:
-        fixed_frames, fixed_size = entry.fixed_clip
-        raise LitExtractError(
-            f"encoder {name} only takes clips of exactly {fixed_frames} frames of {fixed_size}x{fixed_size} "
-            f"(its positional grid is fixed), got frames={frames}, img_size={img_size}; "
-            f"pass --data.frames {fixed_frames} --data.img_size {fixed_size}"
-        )
-    if frames < entry.min_frames:
-        raise LitExtractError(
-            f"encoder {name} needs at least {entry.min_frames} frames per clip, got frames={frames}; "
-            f"pass --data.frames {entry.min_frames} (or more)"
-        )
-    if img_size < entry.min_img_size:
-        raise LitExtractError(
-            f"encoder {name} needs img_size >= {entry.min_img_size}, got img_size={img_size}; "
-            f"pass --data.img_size {entry.min_img_size} (or more)"
-        )
 
 
 def _headless(
@@ -192,16 +89,21 @@ def _headless(
     loaded into the full model before the head is dropped, otherwise into the head-less one.
     """
     choice = weights.strip().lower()
-    state = None if choice in ("default", "none") else _read_state_dict(Path(weights))
+    state = None if choice in ("default", "none") else read_state_dict(Path(weights))
     model = _download(factory, weights_enum) if choice == "default" else factory(weights=None)
     has_head = state is not None and any(key.startswith(f"{head}.") for key in state)
     if state is not None and has_head:
-        _load_exact(model, state, Path(weights), factory.__name__)
+        load_exact(model, state, Path(weights), factory.__name__, _expected_file(factory.__name__))
     width = _head_width(getattr(model, head))
     setattr(model, head, nn.Identity())
     if state is not None and not has_head:
-        _load_exact(model, state, Path(weights), factory.__name__)
+        load_exact(model, state, Path(weights), factory.__name__, _expected_file(factory.__name__))
     return model, width
+
+
+def _expected_file(name: str) -> str:
+    """What a local weights file of torchvision's ``name`` must hold."""
+    return f"the state_dict() of torchvision.models.video.{name}, with or without its head"
 
 
 def _download(factory: Callable[..., nn.Module], weights_enum: type[WeightsEnum]) -> nn.Module:
@@ -214,49 +116,6 @@ def _download(factory: Callable[..., nn.Module], weights_enum: type[WeightsEnum]
             f"could not download {factory.__name__} weights from {pretrained.url} ({exc}); "
             f"offline, download that file elsewhere and pass --model.weights /path/to/it.pth"
         ) from exc
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The ``name -> tensor`` mapping saved in ``path``, unwrapped from ``state_dict``/``model`` keys."""
-    if not path.is_file():
-        raise LitExtractError(
-            f"{path}: weights file not found; pass --model.weights DEFAULT, none, or the path of a .pth state dict"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # arbitrary bytes make the unpickler fail in many ways (IndexError, ...)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LitExtractError(
-            f"{path}: not a readable torch file ({reason}); save one with torch.save(model.state_dict(), path)"
-        ) from exc
-    for key in ("state_dict", "model"):
-        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
-            payload = payload[key]
-            break
-    if not isinstance(payload, dict) or not all(isinstance(value, torch.Tensor) for value in payload.values()):
-        raise LitExtractError(
-            f"{path}: holds no state dict (name -> tensor); save one with torch.save(model.state_dict(), path)"
-        )
-    return payload
-
-
-def _load_exact(model: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str) -> None:
-    """Load ``state`` into ``model`` strictly; a mismatch raises one :class:`LitExtractError` line."""
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    wrong_shape = [key for key in expected if key in state and state[key].shape != expected[key].shape]
-    if missing or unexpected or wrong_shape:
-        problems = [
-            f"{label}: {first_few(keys, 3)}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
-            if keys
-        ]
-        raise LitExtractError(
-            f"{path}: does not fit encoder {name} ({'; '.join(problems)}); pass the state_dict() of "
-            f"torchvision.models.video.{name}, with or without its head"
-        )
-    model.load_state_dict(state, strict=True)
 
 
 def _head_width(head: nn.Module) -> int:

@@ -1,0 +1,92 @@
+"""Registry of frozen video encoders: one contract, one module per family.
+
+Every encoder is described by an :class:`~lit_extract.encoders.spec.EncoderSpec` (the clips it
+takes, the mean/std of its weights, a builder); the registry finds the spec of a name and never
+asks which family it holds. A family is one module:
+
+- named encoders: the module holds ``ENCODERS: dict[str, EncoderSpec]``
+  (:mod:`~lit_extract.encoders.torchvision`: torchvision's Kinetics models);
+- prefixed encoders (``timm:<model>``, ``hf:<directory>``): the module holds ``PREFIX`` and
+  ``spec(model: str) -> EncoderSpec``, and imports its library only when asked for a spec.
+
+Adding an encoder touches its family's module; adding a family adds a module and one line below.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from lit_extract.encoders import torchvision
+from lit_extract.encoders.spec import RGB, ClipLimits, Encoder, EncoderSpec
+from lit_extract.encoders.torchvision import register_encoder
+from lit_extract.errors import LitExtractError
+
+__all__ = [
+    "ClipLimits", "Encoder", "EncoderSpec", "build_encoder", "check_clip", "default_normalization",
+    "encoder_names", "encoder_spec", "register_encoder",
+]
+
+NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision,)
+PREFIXED_FAMILIES: tuple[ModuleType, ...] = ()
+
+
+def encoder_names() -> list[str]:
+    """The named encoders, sorted (prefixed families take any model name after their prefix)."""
+    return sorted(name for family in NAMED_FAMILIES for name in family.ENCODERS)
+
+
+def encoder_choices() -> str:
+    """The names and prefixes a user may give, for messages and ``--help``."""
+    prefixes = [f"{family.PREFIX}<model>" for family in PREFIXED_FAMILIES]
+    return ", ".join(encoder_names() + prefixes)
+
+
+def encoder_spec(name: str) -> EncoderSpec:
+    """The spec of encoder ``name``; an unknown name raises :class:`LitExtractError` listing the choices."""
+    for family in PREFIXED_FAMILIES:
+        if name.startswith(family.PREFIX):
+            return family.spec(name[len(family.PREFIX):])
+    for family in NAMED_FAMILIES:
+        if name in family.ENCODERS:
+            return family.ENCODERS[name]
+    raise LitExtractError(f"unknown encoder {name!r}; choose one of: {encoder_choices()}")
+
+
+def default_normalization(name: str) -> tuple[RGB, RGB]:
+    """``(mean, std)``, per RGB channel on the [0, 1] scale, that the ``DEFAULT`` weights of encoder
+    ``name`` were trained with (nothing is downloaded).
+
+    Raises:
+        LitExtractError: unknown name.
+    """
+    spec = encoder_spec(name)
+    return spec.mean, spec.std
+
+
+def check_clip(name: str, *, frames: int, img_size: int) -> None:
+    """Raise :class:`LitExtractError` unless ``name`` is known and takes ``frames`` x ``img_size``
+    x ``img_size`` clips (cheap: nothing is built, so several encoders are checked before any loads)."""
+    encoder_spec(name).limits.check(name, frames, img_size)
+
+
+def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_size: int = 224) -> Encoder:
+    """Build the frozen, head-less encoder ``name`` for clips of ``frames`` x ``img_size`` x ``img_size``.
+
+    Args:
+        name: one of :func:`encoder_names`, or ``<prefix><model>`` of a prefixed family.
+        weights: ``DEFAULT`` (the family's pretrained weights; downloaded once where the family
+            downloads), ``none`` (random init; both case-insensitive), or the path of a local file
+            (a state dict, or a checkpoint file the family's library reads).
+        frames: T of the clips the encoder will see.
+        img_size: H = W of the clips the encoder will see.
+
+    Raises:
+        LitExtractError: unknown name, a clip size the model cannot take, or weights that cannot
+            be downloaded, read or loaded.
+    """
+    spec = encoder_spec(name)
+    spec.limits.check(name, frames, img_size)
+    module, embedding_dim = spec.build(weights)
+    module.eval()
+    module.requires_grad_(False)
+    return Encoder(module=module, embedding_dim=embedding_dim, min_frames=spec.limits.min_frames)

@@ -1,0 +1,113 @@
+"""The one contract every encoder family fulfils: an :class:`EncoderSpec` per encoder name.
+
+A family module (``torchvision``, ``i3d_resnet``, ``i3d_inception``, ``timm``, ``hf``) describes each
+of its encoders by an :class:`EncoderSpec`: the clips it takes (:class:`ClipLimits`, checked before
+anything is built or loaded), the mean/std its pretrained weights expect, and a builder that turns a
+``--model.weights`` value into the head-less model and its embedding width. The registry
+(:mod:`lit_extract.encoders`) only ever talks to specs, so nothing outside a family module knows
+where a model keeps its head, how its weights are named or which library it comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from lit_extract.errors import LitExtractError
+
+RGB = tuple[float, float, float]
+# ``--model.weights`` value (``DEFAULT``, ``none`` or a path) -> (head-less module, embedding width D).
+Builder = Callable[[str], tuple[nn.Module, int]]
+
+
+@dataclass(frozen=True)
+class ClipLimits:
+    """The clips (B, 3, T, H, W), H = W, an encoder's model accepts.
+
+    Attributes:
+        min_frames: the smallest T.
+        min_img_size: the smallest H = W.
+        fixed_clip: ``(frames, img_size)`` when the model takes no other (a positional grid sized
+            when it is built), else ``None``.
+        frames_multiple: T must be a multiple of this (a tubelet size), 1 when any T runs.
+    """
+
+    min_frames: int = 1
+    min_img_size: int = 1
+    fixed_clip: tuple[int, int] | None = None
+    frames_multiple: int = 1
+
+    def check(self, name: str, frames: int, img_size: int) -> None:
+        """Raise :class:`LitExtractError` naming the flag to pass unless ``name`` takes
+        ``frames`` x ``img_size`` x ``img_size`` clips."""
+        if self.fixed_clip is not None and (frames, img_size) != self.fixed_clip:
+            fixed_frames, fixed_size = self.fixed_clip
+            raise LitExtractError(
+                f"encoder {name} only takes clips of exactly {fixed_frames} frames of {fixed_size}x{fixed_size} "
+                f"(its positional grid is fixed), got frames={frames}, img_size={img_size}; "
+                f"pass --data.frames {fixed_frames} --data.img_size {fixed_size}"
+            )
+        if frames < self.min_frames:
+            raise LitExtractError(
+                f"encoder {name} needs at least {self.min_frames} frames per clip, got frames={frames}; "
+                f"pass --data.frames {self.min_frames} (or more)"
+            )
+        if frames % self.frames_multiple:
+            raise LitExtractError(
+                f"encoder {name} needs a multiple of {self.frames_multiple} frames per clip, got frames={frames}; "
+                f"pass --data.frames {frames + self.frames_multiple - frames % self.frames_multiple}"
+            )
+        if img_size < self.min_img_size:
+            raise LitExtractError(
+                f"encoder {name} needs img_size >= {self.min_img_size}, got img_size={img_size}; "
+                f"pass --data.img_size {self.min_img_size} (or more)"
+            )
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One encoder: what it takes, how its inputs are normalised, and how it is built.
+
+    Attributes:
+        name: the full ``--model.encoder`` name (``i3d_r50``, ``timm:resnet50``, ``hf:/models/videomae``).
+        limits: the clips it accepts.
+        mean: per-channel mean (RGB, [0, 1] scale) its ``DEFAULT`` weights were trained with.
+        std: per-channel std, likewise.
+        build: ``weights -> (module, D)``; ``module(x)`` maps float32 (B, 3, T, H, W) clips,
+            normalised with mean/std, to float32 (B, D) embeddings. ``weights`` is ``DEFAULT``
+            (the family's pretrained weights), ``none`` (random init; both case-insensitive) or a
+            local file path. Failures raise :class:`LitExtractError` in one line.
+    """
+
+    name: str
+    limits: ClipLimits
+    mean: RGB
+    std: RGB
+    build: Builder
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A frozen video encoder without its classification head.
+
+    ``module(x)`` takes float32 clips ``x`` of shape (B, 3, T, H, W), normalised as its weights
+    expect, with ``T >= min_frames``, and returns float32 embeddings of shape (B, embedding_dim).
+    The module is in eval mode and none of its parameters requires grad.
+
+    Attributes:
+        module: the model without its classification head.
+        embedding_dim: D, the width of ``module(x)``.
+        min_frames: the smallest T the model accepts.
+    """
+
+    module: nn.Module
+    embedding_dim: int
+    min_frames: int
+
+
+def weights_choice(weights: str) -> str:
+    """``default``, ``none`` or ``path`` for a ``--model.weights`` value."""
+    choice = weights.strip().lower()
+    return choice if choice in ("default", "none") else "path"
