@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_extract.errors import LitExtractError
+from lit_extract.file_stem import file_stem
 from lit_extract.index import SPLITS
 from lit_extract.lost_frames import PATTERN as LOST_FRAMES_PATTERN
 from lit_extract.manifest import manifest_path, split_file_names, write_json_atomic
@@ -42,14 +43,15 @@ ADDED_LATER = {"transform": "exact", "crops": 1, "resize_short": None}
 
 def run_record_path(directory: Path, encoder: str) -> Path:
     """Where encoder ``encoder``'s run record lives in ``directory``."""
-    return Path(directory) / f"run_{encoder}.json"
+    return Path(directory) / f"run_{file_stem(encoder)}.json"
 
 
 def file_templates(encoder: str, shared_labels: bool) -> dict[str, str]:
     """File name templates (``{split}`` placeholder) of an encoder new to a folder."""
     templates = split_file_names(encoder, "{split}")
     if not shared_labels:
-        templates.update(labels=f"y_{encoder}_{{split}}.npy", status=f"status_{encoder}_{{split}}.npy")
+        stem = file_stem(encoder)
+        templates.update(labels=f"y_{stem}_{{split}}.npy", status=f"status_{stem}_{{split}}.npy")
     return templates
 
 
