@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from lit_extract.encoders.extras import require
+from lit_extract.encoders.memory_format import RankwiseMemoryFormat
 from lit_extract.encoders.spec import RGB, ClipLimits, EncoderSpec, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
 from lit_extract.errors import LitExtractError
@@ -54,7 +55,7 @@ IMAGENET_MEAN: RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD: RGB = (0.229, 0.224, 0.225)
 
 
-class VideoEmbedding(nn.Module):
+class VideoEmbedding(RankwiseMemoryFormat):
     """A transformers video model returning what its classification head reads.
 
     ``forward``: float32 (B, 3, T, H, W) -> (B, D): the model on the (B, T, 3, H, W) videos, then

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from lit_extract.encoders.extras import require
+from lit_extract.encoders.memory_format import RankwiseMemoryFormat
 from lit_extract.encoders.spec import ClipLimits, EncoderSpec, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
 from lit_extract.errors import LitExtractError
@@ -56,7 +57,7 @@ PREFIX = "timm:"
 LABEL_COUNTS = frozenset({1000, 11221, 11821, 19168, 21841, 21842, 21843, 115217})
 
 
-class PerFrame(nn.Module):
+class PerFrame(RankwiseMemoryFormat):
     """An image model applied to every frame of a clip, embeddings averaged over time.
 
     ``forward``: float32 (B, 3, T, H, W) -> (B, D), the mean over T of ``image_model`` on the
