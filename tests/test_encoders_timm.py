@@ -21,14 +21,20 @@ CLIP_B16 = "vit_base_patch16_clip_quickgelu_224.openai"
 
 
 def seeded_timm_model(name: str, seed: int, **kwargs) -> nn.Module:
-    """timm's ``name`` with seeded weights and non-trivial BatchNorm statistics, in eval mode."""
+    """timm's ``name`` with seeded weights, random BatchNorm scales and shifts, and running statistics
+    measured on random images (a train-mode pass), in eval mode: with default statistics a random-init
+    ResNet gives every input the same features."""
     torch.manual_seed(seed)
-    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    model = timm.create_model(name, pretrained=False, **kwargs)
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 1.5)
-    return model
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.uniform_(module.bias, -0.2, 0.2)
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration pass
+    with torch.no_grad():
+        model.train()(torch.randn(16, 3, 32, 32))
+    return model.eval()
 
 
 def per_frame_mean(image_embedding, clips: torch.Tensor) -> torch.Tensor:
@@ -51,7 +57,8 @@ def test_classifier_embedding_is_per_frame_pre_logits_averaged_over_frames(tmp_p
     with torch.no_grad():
         got = encoder.module(clips)
     assert got.shape == (2, encoder.embedding_dim) == expected.shape  # mobilenetv3: 1024, not num_features 288
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4)
+    assert (expected[0] - expected[1]).abs().max() > 1e-2  # different clips, different features
 
 
 def test_headless_state_dict_of_the_timm_model_loads(tmp_path: Path) -> None:
@@ -59,7 +66,7 @@ def test_headless_state_dict_of_the_timm_model_loads(tmp_path: Path) -> None:
     torch.save({"state_dict": source.state_dict()}, tmp_path / "headless.pth")
     encoder = build_encoder("timm:resnet18", weights=str(tmp_path / "headless.pth"), frames=2, img_size=32)
     clips = torch.randn(1, 3, 2, 32, 32)
-    torch.testing.assert_close(encoder.module(clips), per_frame_mean(source, clips), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(encoder.module(clips), per_frame_mean(source, clips), rtol=1e-3, atol=1e-4)
 
 
 def test_weights_of_another_model_are_refused_in_one_line_naming_keys(tmp_path: Path) -> None:
