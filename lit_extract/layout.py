@@ -1,7 +1,8 @@
 """The output folder shared by encoders: which files each encoder owns, and its run record.
 
 Runs of different encoders into one ``--writer.output_dir`` (in one pass or one after another)
-coexist. Encoder ``e`` owns:
+coexist. Encoder ``e`` owns (in file names ``{e}`` is its :func:`~lit_extract.file_stem.file_stem`:
+the name itself for named encoders, a safe stem for ``timm:``/``hf:`` names; records keep the name):
 
 - ``run_{e}.json``: its run record: what makes its rows what they are (encoder, weights, frames,
   img_size, mean/std, D, index sha256, decoder) and its file names (``files``: templates with
