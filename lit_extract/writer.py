@@ -208,6 +208,7 @@ class EmbeddingWriter(BasePredictionWriter):
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.runs: dict[str, dict[str, Any]] = {}  # encoder -> run identity
         self.computed: dict[str, int] = {}  # encoder -> rows this process computed (written or not)
+        self.progress: tuple[int, int] | None = None  # rank 0, after teardown: rows done for all encoders, rows
         self.clock = time.monotonic  # seconds; when rows are due to be synced and marked done
         self.started = self.last_flush = self.clock()
 
@@ -423,9 +424,19 @@ class EmbeddingWriter(BasePredictionWriter):
         computed = self._computed_by_all_ranks(trainer)  # every rank takes part (a collective)
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
+            self.progress = self.rows_done()
             for encoder in self.encoders:
                 self._finish(trainer, encoder, computed[encoder])
         self.files.clear()
+
+    def rows_done(self) -> tuple[int, int]:
+        """Rows done for every encoder of this run (read from the done records), and rows in all."""
+        done = total = 0
+        for split in self.splits:
+            records = [np.load(self.files[e][split].paths["done"], mmap_mode="r") for e in self.encoders]
+            done += int(np.count_nonzero(np.logical_and.reduce([r != 0 for r in records])))
+            total += self.files[self.encoders[0]][split].rows
+        return done, total
 
     def _computed_by_all_ranks(self, trainer: pl.Trainer) -> dict[str, int]:
         """Rows each encoder computed in this run, summed over every rank (counted as they were
@@ -446,10 +457,11 @@ class EmbeddingWriter(BasePredictionWriter):
                 missing[split] = missing_rows
             splits[split] = summarize_split(files, trainer.datamodule.rows[split]["path"].to_numpy())
         if missing:
-            log.warning(
-                f"{self.output_dir}: {sum(missing.values())} row(s) of {encoder} not written yet ({missing}); "
-                "no manifest written: rerun the same command to finish"
-            )
+            if not trainer.should_stop:  # stopped by a signal: lit_extract.stopping says so in one line
+                log.warning(
+                    f"{self.output_dir}: {sum(missing.values())} row(s) of {encoder} not written yet ({missing}); "
+                    "no manifest written: rerun the same command to finish"
+                )
             return
         total_rows = sum(f.rows for f in self.files[encoder].values())
         manifest = {
