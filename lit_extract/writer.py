@@ -53,6 +53,7 @@ from numpy.lib.format import open_memmap
 
 import lit_extract
 from lit_extract import layout
+from lit_extract.disk_faults import disk_faults
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.lost_frames import LostFramesRecord, read_lost_frames, record_path
 from lit_extract.manifest import STATUS_NAMES, embedding_stats, manifest_path, write_json_atomic
@@ -330,6 +331,10 @@ class EmbeddingWriter(BasePredictionWriter):
         GPU the embeddings are copied to pinned host memory without blocking and written when the
         next batch arrives, so the device keeps computing while the host writes.
         """
+        with disk_faults(self.output_dir, self.bytes_left):
+            self._write_batch(prediction, batch, dataloader_idx)
+
+    def _write_batch(self, prediction: Any, batch: Any, dataloader_idx: int) -> None:
         by_encoder = prediction if isinstance(prediction, dict) else {self.encoders[0]: prediction}
         copies = {encoder: self.copy_to_host(values) for encoder, values in by_encoder.items()}
         embeddings = {encoder: host for encoder, (host, _) in copies.items()}
@@ -413,20 +418,35 @@ class EmbeddingWriter(BasePredictionWriter):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         """Keep every finished row: a rerun resumes from them."""
-        self._close()
+        try:
+            self._close()
+        except OSError:  # the disk that failed the run fails this last flush too: unsynced rows stay not done
+            pass
         self.files.clear()
+
+    def bytes_left(self) -> int:
+        """Bytes the rows not done yet still need on disk (the files are sparse until written)."""
+        needed = 0
+        for by_split in self.files.values():
+            for files in by_split.values():
+                done = np.load(files.paths["done"], mmap_mode="r")
+                row_bytes = sum(files.row_bytes.values()) or 1
+                needed += int(len(done) - np.count_nonzero(done)) * row_bytes
+        return needed
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Close the files; after every rank is done, rank 0 writes each encoder's manifest if nothing is missing."""
         if stage != "predict" or not self.files:
             return
-        self._close()
+        with disk_faults(self.output_dir, self.bytes_left):
+            self._close()
         computed = self._computed_by_all_ranks(trainer)  # every rank takes part (a collective)
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
             self.progress = self.rows_done()
-            for encoder in self.encoders:
-                self._finish(trainer, encoder, computed[encoder])
+            with disk_faults(self.output_dir, self.bytes_left):
+                for encoder in self.encoders:
+                    self._finish(trainer, encoder, computed[encoder])
         self.files.clear()
 
     def rows_done(self) -> tuple[int, int]:

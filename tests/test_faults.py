@@ -1,7 +1,8 @@
-"""SIGTERM and SIGINT stop ``predict`` at a batch boundary: rows kept, one line, exit 128 + signal, resumable."""
+"""Stops and faults of a long run: SIGTERM/SIGINT, a full disk, two runs on one folder. Each ends in one line, keeps every row marked done, and the same command resumes."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -100,3 +101,41 @@ def test_sigint_stops_like_sigterm_with_exit_status_130(dataset, uninterrupted, 
     name, done, _ = STOPPED.search(stopped.stderr).groups()
     assert name == "SIGINT" and int(done) == rows_done(out) > 0
     assert_done_rows_equal(out, uninterrupted)
+
+
+def fail_embedding_writes_after(monkeypatch, rows: int, code: int = errno.ENOSPC) -> None:
+    """``os.pwrite`` into an embeddings file fails with ``code`` once ``rows`` such writes succeeded (batch_size 1: one row each)."""
+    real_pwrite = os.pwrite
+    written = {"rows": 0}
+
+    def pwrite(fd: int, data, offset: int) -> int:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("emb_"):
+            if written["rows"] >= rows:
+                raise OSError(code, os.strerror(code))
+            written["rows"] += 1
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_full_disk_mid_run_is_one_line_exit_2_keeps_done_rows_and_the_rerun_resumes(
+    dataset, uninterrupted, tmp_path, monkeypatch, capsys, code
+):
+    out = tmp_path / "full"
+    with monkeypatch.context() as patch:
+        fail_embedding_writes_after(patch, rows=5, code=code)
+        with pytest.raises(SystemExit) as exit_info:
+            main(args(dataset, out, "--data.num_workers", "0"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out}: "), err
+    needed = (ROWS - 5) * (512 * 2 + 1 + 1 + 1)  # rows left x (float16 r3d_18 embedding, label, status, done)
+    assert f"free about {needed / 1e6:.2f} MB ({needed:,} bytes) for the rows not done yet" in err[0]
+    assert "run the same command to resume" in err[0]
+    assert rows_done(out) == 5  # every row written before the fault was synced and marked done
+    assert_done_rows_equal(out, uninterrupted)
+
+    main(args(dataset, out, "--data.num_workers", "0"))  # space freed: the same command
+    assert f"({ROWS - 5} computed now" in capsys.readouterr().out
+    assert_same_outputs(out, uninterrupted, SPLITS)
