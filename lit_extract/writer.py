@@ -55,6 +55,7 @@ import lit_extract
 from lit_extract import layout
 from lit_extract.disk_faults import disk_faults
 from lit_extract.errors import LitExtractError, first_few
+from lit_extract.folder_lock import FolderLock
 from lit_extract.lost_frames import LostFramesRecord, read_lost_frames, record_path
 from lit_extract.manifest import STATUS_NAMES, embedding_stats, manifest_path, write_json_atomic
 
@@ -209,6 +210,7 @@ class EmbeddingWriter(BasePredictionWriter):
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.runs: dict[str, dict[str, Any]] = {}  # encoder -> run identity
         self.computed: dict[str, int] = {}  # encoder -> rows this process computed (written or not)
+        self.lock: FolderLock | None = None  # rank 0: the output folder's lock, held for the run
         self.progress: tuple[int, int] | None = None  # rank 0, after teardown: rows done for all encoders, rows
         self.clock = time.monotonic  # seconds; when rows are due to be synced and marked done
         self.started = self.last_flush = self.clock()
@@ -274,6 +276,17 @@ class EmbeddingWriter(BasePredictionWriter):
             raise LitExtractError(
                 f"{directory}: output folder can't be written ({exc.strerror}); choose another --writer.output_dir"
             ) from exc
+        self.lock = FolderLock(directory)  # one run per folder, before anything in it is read or changed
+        note = self.lock.acquire()
+        if note:
+            log.warning(note)
+        try:
+            return self._prepare_locked(directory, split_sizes)
+        except BaseException:
+            self.release_lock()
+            raise
+
+    def _prepare_locked(self, directory: Path, split_sizes: dict[str, int]) -> dict[str, dict[str, str]]:
         if self.overwrite:
             layout.remove_outputs(directory, self.encoders)
         records = layout.read_records(directory)
@@ -423,6 +436,13 @@ class EmbeddingWriter(BasePredictionWriter):
         except OSError:  # the disk that failed the run fails this last flush too: unsynced rows stay not done
             pass
         self.files.clear()
+        self.release_lock()
+
+    def release_lock(self) -> None:
+        """Give the output folder back (rank 0 holds it for the run)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def bytes_left(self) -> int:
         """Bytes the rows not done yet still need on disk (the files are sparse until written)."""
@@ -448,6 +468,7 @@ class EmbeddingWriter(BasePredictionWriter):
                 for encoder in self.encoders:
                     self._finish(trainer, encoder, computed[encoder])
         self.files.clear()
+        self.release_lock()
 
     def rows_done(self) -> tuple[int, int]:
         """Rows done for every encoder of this run (read from the done records), and rows in all."""

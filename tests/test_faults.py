@@ -47,16 +47,21 @@ def rows_done(out: Path) -> int:
     return sum(int(np.load(out / f"done_r3d_18_{split}.npy").sum()) for split in SPLITS)
 
 
+def wait_for_done_rows(out: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once ``process`` has marked a row done in ``out``, while it still runs."""
+    deadline = time.monotonic() + timeout
+    done = out / f"done_r3d_18_{SPLITS[0]}.npy"
+    while time.monotonic() < deadline and process.poll() is None:
+        if done.is_file() and np.load(done).sum() > 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the run ended or stalled before a row was marked done")
+
+
 def start_and_signal(command: list[str], out: Path, signum: int) -> tuple[subprocess.CompletedProcess, float]:
     """Start ``command``, send ``signum`` once some rows are done; return its result and seconds from signal to exit."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    done = out / "done_r3d_18_val.npy"
-    while time.monotonic() < deadline and process.poll() is None:
-        if done.is_file() and np.load(done).sum() > 0:
-            break
-        time.sleep(0.01)
-    assert process.poll() is None, "the run ended before the signal"
+    wait_for_done_rows(out, process)
     sent = time.monotonic()
     os.kill(process.pid, signum)
     stdout, stderr = process.communicate(timeout=120)
@@ -139,3 +144,37 @@ def test_full_disk_mid_run_is_one_line_exit_2_keeps_done_rows_and_the_rerun_resu
     main(args(dataset, out, "--data.num_workers", "0"))  # space freed: the same command
     assert f"({ROWS - 5} computed now" in capsys.readouterr().out
     assert_same_outputs(out, uninterrupted, SPLITS)
+
+
+@pytest.fixture(scope="module")
+def other_weights(tmp_path_factory):
+    """An r3d_18 state dict other than the seeded random init of ``--model.weights none``."""
+    import torch
+    from torchvision.models.video import r3d_18
+
+    torch.manual_seed(123)
+    path = tmp_path_factory.mktemp("weights") / "r3d_18_other.pth"
+    torch.save(r3d_18().state_dict(), path)
+    return path
+
+
+def test_second_run_into_a_folder_being_written_is_refused_naming_the_holder_and_the_first_ends_as_a_lone_run(
+    dataset, uninterrupted, other_weights, tmp_path, capsys
+):
+    out = tmp_path / "shared"
+    command = [sys.executable, "-m", "lit_extract", *args(dataset, out)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_done_rows(out, first)
+    # other weights, and --writer.overwrite: without the lock it would delete the first run's files and write its own
+    with pytest.raises(SystemExit) as exit_info:
+        main(args(dataset, out, "--model.weights", str(other_weights), "--writer.overwrite", "true",
+                  "--data.num_workers", "0"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"error: {out}: another run is writing into this folder (host ")
+    assert f", pid {first.pid}, started " in err[0]
+    _, stderr = first.communicate(timeout=240)
+    assert first.returncode == 0, stderr[-2000:]
+    assert_same_outputs(out, uninterrupted, SPLITS)
+    assert not (out / ".lit_extract.lock").exists()  # given back at the end
