@@ -16,6 +16,7 @@ import pytest
 
 from conftest import assert_same_outputs, six_video_index
 from lit_extract.cli import main
+from lit_extract.disk_faults import DiskFault, disk_faults
 
 SPLITS = ("val", "test")
 ROWS = 2 * 6  # two videos of 112 frames, clips of 32 every 16
@@ -123,13 +124,12 @@ def fail_embedding_writes_after(monkeypatch, rows: int, code: int = errno.ENOSPC
     monkeypatch.setattr(os, "pwrite", pwrite)
 
 
-@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
 def test_full_disk_mid_run_is_one_line_exit_2_keeps_done_rows_and_the_rerun_resumes(
-    dataset, uninterrupted, tmp_path, monkeypatch, capsys, code
+    dataset, uninterrupted, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "full"
     with monkeypatch.context() as patch:
-        fail_embedding_writes_after(patch, rows=5, code=code)
+        fail_embedding_writes_after(patch, rows=5, code=errno.ENOSPC)
         with pytest.raises(SystemExit) as exit_info:
             main(args(dataset, out, "--data.num_workers", "0"))
     assert exit_info.value.code == 2
@@ -158,6 +158,23 @@ def other_weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.parametrize("code, says", [(errno.EDQUOT, "disk quota exceeded"), (errno.EROFS, "read-only"),
+                                         (errno.ENOSPC, "no space left")])
+def test_disk_fault_names_the_folder_the_fault_and_the_space_the_rows_left_need(tmp_path, code, says):
+    with pytest.raises(DiskFault) as fault:
+        with disk_faults(tmp_path, lambda: 3_210_000_000):
+            raise OSError(code, os.strerror(code))
+    message = str(fault.value)
+    assert message.startswith(f"{tmp_path}: ") and says in message and "\n" not in message
+    assert "about 3.21 GB (3,210,000,000 bytes)" in message and "run the same command to resume" in message
+
+
+def test_other_os_errors_are_not_disk_faults(tmp_path):
+    with pytest.raises(PermissionError):
+        with disk_faults(tmp_path, lambda: 0):
+            raise PermissionError(errno.EACCES, "denied")
+
+
 def test_second_run_into_a_folder_being_written_is_refused_naming_the_holder_and_the_first_ends_as_a_lone_run(
     dataset, uninterrupted, other_weights, tmp_path, capsys
 ):
@@ -178,3 +195,40 @@ def test_second_run_into_a_folder_being_written_is_refused_naming_the_holder_and
     assert first.returncode == 0, stderr[-2000:]
     assert_same_outputs(out, uninterrupted, SPLITS)
     assert not (out / ".lit_extract.lock").exists()  # given back at the end
+
+
+def fake_slurm(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment of a one-task SLURM batch job, with an ``scontrol`` that records its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "scontrol_calls"
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
+    scontrol.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "extract",
+           "SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+           "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
+    return env, calls
+
+
+def test_slurm_requeue_signal_requeues_the_job_and_the_requeued_run_resumes(dataset, uninterrupted, tmp_path):
+    """``#SBATCH --signal=SIGUSR1@90``: Lightning requeues (scontrol requeue), SLURM then sends SIGTERM."""
+    env, calls = fake_slurm(tmp_path)
+    out = tmp_path / "requeued"
+    command = [sys.executable, "-m", "lit_extract", *args(dataset, out)]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    wait_for_done_rows(out, job)
+    os.kill(job.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 60
+    while not calls.is_file() and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.05)
+    assert calls.read_text().split() == ["requeue", "4242"]
+    os.kill(job.pid, signal.SIGTERM)  # what SLURM does to a requeued job
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert STOPPED.search(stderr)
+    assert not (out / "manifest_r3d_18.json").exists() or rows_done(out) == ROWS
+
+    requeued = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert requeued.returncode == 0, requeued.stderr[-2000:]
+    assert_same_outputs(out, uninterrupted, SPLITS)
