@@ -79,10 +79,14 @@ class SignalStop(Callback):
         if writers and max(writers) > trainer.callbacks.index(self):
             raise ValueError("SignalStop must come after the prediction writers in trainer.callbacks")
         self.signum, self._trainer, self._owner = None, trainer, os.getpid()
-        self._install(signal.SIGINT)  # now: the first split's workers are forked before on_predict_start
+        # Before Lightning's _SignalConnector registers its handlers: it then takes this handler
+        # for the original one and puts it back at its teardown, so a signal that comes while the
+        # writer's teardown waits for the other ranks is recorded, not fatal.
+        for signum in STOP_SIGNALS:
+            self._install(signum)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._install(signal.SIGTERM)  # after Lightning's _SignalConnector registered its own
+        self._install(signal.SIGTERM)  # instead of Lightning's own, for the loop (see the module docstring)
 
     def _install(self, signum: int) -> None:
         if threading.current_thread() is not threading.main_thread():

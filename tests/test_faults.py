@@ -232,3 +232,20 @@ def test_slurm_requeue_signal_requeues_the_job_and_the_requeued_run_resumes(data
     requeued = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
     assert requeued.returncode == 0, requeued.stderr[-2000:]
     assert_same_outputs(out, uninterrupted, SPLITS)
+
+
+def test_sigterm_stops_every_ddp_rank_at_a_batch_boundary_without_a_hang_and_the_run_resumes(
+    dataset, uninterrupted, tmp_path, capsys
+):
+    out = tmp_path / "ddp_stopped"
+    ddp = ("--trainer.devices", "2", "--trainer.strategy", "ddp")
+    command = [sys.executable, "-m", "lit_extract", *args(dataset, out, *ddp)]
+    stopped, _ = start_and_signal(command, out, signal.SIGTERM)  # to rank 0; Lightning's launcher forwards it
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    lines = [line for line in stopped.stderr.splitlines() if line.startswith(("stopped", "warning", "error"))]
+    assert len(lines) == 1 and int(STOPPED.fullmatch(lines[0]).group(2)) == rows_done(out) < ROWS, stopped.stderr[-2000:]
+    assert_done_rows_equal(out, uninterrupted)
+
+    main(args(dataset, out))  # resumed by one process
+    assert_same_outputs(out, uninterrupted, SPLITS)
