@@ -133,19 +133,16 @@ class FolderLock:
         return note
 
     def _acquire_without_kernel_locks(self) -> str | None:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                fd = os.open(self.path, os.O_RDWR)
-                try:
-                    note = self._take(fd, kernel_lock_granted=False)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                return note
+        """The lock file alone: created with ``O_EXCL``, or taken over when its holder is gone."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            fd = os.open(self.path, os.O_RDWR)
+        try:
             return self._take(fd, kernel_lock_granted=False)
-        return None
+        except BaseException:
+            os.close(fd)
+            raise
 
     def _same_file(self, fd: int) -> bool:
         try:
