@@ -51,6 +51,7 @@ from lit_extract.buffers import BufferPool, ClipBatch
 from lit_extract.crops import CROPS, TenCrop
 from lit_extract.errors import LitExtractError
 from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
+from lit_extract.stopping import ignore_stop_signals
 from lit_extract.video import (
     Decoder,
     VideoOutcome,
@@ -437,6 +438,7 @@ class ClipDataModule(pl.LightningDataModule):
                     in_order=False,  # rows carry their position; never wait on a slow worker
                     persistent_workers=False,
                     prefetch_factor=PREFETCH_FACTOR if workers else None,
+                    worker_init_fn=ignore_stop_signals,  # SIGTERM/SIGINT: the main process stops the run
                 )
             )
         return loaders

@@ -30,6 +30,7 @@ from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.module import FrozenVideoEncoder
 from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
 from lit_extract.progress import ClipProgressBar
+from lit_extract.stopping import SignalStop, stopped_line
 from lit_extract.writer import EmbeddingWriter
 
 HELP_ALL = "--help-all"
@@ -169,7 +170,26 @@ def run_predict(args: list[str]) -> None:
         },
         parser_kwargs={"description": "Clip embeddings of a frozen video encoder, written to --writer.output_dir."},
     )
+    stop = SignalStop()
+    cli.trainer.callbacks.append(stop)  # after the writer: a signal ends the run once the batch is written
     cli.trainer.predict(cli.model, datamodule=cli.datamodule, return_predictions=False)
+    report_stop(cli.trainer, stop)
+
+
+def report_stop(trainer: Trainer, stop: SignalStop) -> None:
+    """After a run a signal stopped: rank 0 says how far it got in one line; every rank exits
+    ``128 + signal number`` (see :meth:`SignalStop.exit_status`). Nothing when no signal came or
+    every row got done anyway."""
+    status = stop.exit_status(trainer)
+    if stop.signum is None:
+        return
+    writers = [c for c in trainer.callbacks if isinstance(c, EmbeddingWriter)]
+    progress = writers[0].progress if writers else None
+    if progress is not None and progress[0] == progress[1]:
+        return  # the signal came after the last row: the run is complete
+    if trainer.is_global_zero and progress is not None:
+        print(stopped_line(stop.signum, *progress), file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 class ProbeCLI(ProjectCLI):

@@ -335,11 +335,26 @@ def format_report(report: InspectReport) -> str:
         ]
     )
     body = table.to_string(index=False) if not table.empty else "(no splits)"
+    lost = lost_frame_lines(m)
+    if lost:
+        body += "\n\nframes lost in damaged videos (could not be decoded; a clip that needs one repeats the frame before it, status 1):\n"
+        body += "\n".join(lost)
     verdict = (
         "OK: every row done, written and finite"
         if report.ok else "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems)
     )
     return f"{header}\n\n{body}\n\n{verdict}"
+
+
+def lost_frame_lines(manifest: dict[str, Any], per_video: int = 20) -> list[str]:
+    """One line per damaged video, ``  train /v/a.mp4: frames 147, 160-191``, from the manifest's
+    ``splits.<split>.lost_frames`` (inclusive ranges; at most ``per_video`` ranges shown per video)."""
+    lines = []
+    for split, entry in manifest.get("splits", {}).items():
+        for video, ranges in (entry.get("lost_frames") or {}).items():
+            shown = [str(a) if a == b else f"{a}-{b}" for a, b in ranges]
+            lines.append(f"  {split} {video}: frames {first_few(shown, per_video)}")
+    return lines
 
 
 def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

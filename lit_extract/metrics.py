@@ -86,8 +86,12 @@ def read_annotations(path: str | Path) -> Annotations:
     path = Path(path)
     if not path.is_file():
         raise LitExtractError(f"{path}: annotation file not found (--data.annotations)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LitExtractError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); give the annotation file") from exc
     annotations: Annotations = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue

@@ -155,7 +155,11 @@ def ucf_crime_videos(root: Path, split_dir: Path | None = None, ext: str = "mp4"
     files = _files_by_name(root, ext)
     videos: list[Video] = []
     for split, list_path in lists.items():
-        entries = [line.strip().replace("\\", "/") for line in list_path.read_text(encoding="utf-8").splitlines()]
+        try:
+            text = list_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise LitExtractError(f"{list_path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); give the official list") from exc
+        entries = [line.strip().replace("\\", "/") for line in text.splitlines()]
         entries = [PurePosixPath(entry) for entry in entries if entry]
         missing = [str(entry) for entry in entries if entry.name not in files]
         if missing:

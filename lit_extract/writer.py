@@ -53,7 +53,9 @@ from numpy.lib.format import open_memmap
 
 import lit_extract
 from lit_extract import layout
+from lit_extract.disk_faults import disk_faults
 from lit_extract.errors import LitExtractError, first_few
+from lit_extract.folder_lock import FolderLock
 from lit_extract.lost_frames import LostFramesRecord, read_lost_frames, record_path
 from lit_extract.manifest import STATUS_NAMES, embedding_stats, manifest_path, write_json_atomic
 
@@ -208,6 +210,8 @@ class EmbeddingWriter(BasePredictionWriter):
         self.staged: tuple | None = None  # a GPU batch whose copy to the host is in flight
         self.runs: dict[str, dict[str, Any]] = {}  # encoder -> run identity
         self.computed: dict[str, int] = {}  # encoder -> rows this process computed (written or not)
+        self.lock: FolderLock | None = None  # rank 0: the output folder's lock, held for the run
+        self.progress: tuple[int, int] | None = None  # rank 0, after teardown: rows done for all encoders, rows
         self.clock = time.monotonic  # seconds; when rows are due to be synced and marked done
         self.started = self.last_flush = self.clock()
 
@@ -272,6 +276,17 @@ class EmbeddingWriter(BasePredictionWriter):
             raise LitExtractError(
                 f"{directory}: output folder can't be written ({exc.strerror}); choose another --writer.output_dir"
             ) from exc
+        self.lock = FolderLock(directory)  # one run per folder, before anything in it is read or changed
+        note = self.lock.acquire()
+        if note:
+            log.warning(note)
+        try:
+            return self._prepare_locked(directory, split_sizes)
+        except BaseException:
+            self.release_lock()
+            raise
+
+    def _prepare_locked(self, directory: Path, split_sizes: dict[str, int]) -> dict[str, dict[str, str]]:
         if self.overwrite:
             layout.remove_outputs(directory, self.encoders)
         records = layout.read_records(directory)
@@ -329,6 +344,10 @@ class EmbeddingWriter(BasePredictionWriter):
         GPU the embeddings are copied to pinned host memory without blocking and written when the
         next batch arrives, so the device keeps computing while the host writes.
         """
+        with disk_faults(self.output_dir, self.bytes_left):
+            self._write_batch(prediction, batch, dataloader_idx)
+
+    def _write_batch(self, prediction: Any, batch: Any, dataloader_idx: int) -> None:
         by_encoder = prediction if isinstance(prediction, dict) else {self.encoders[0]: prediction}
         copies = {encoder: self.copy_to_host(values) for encoder, values in by_encoder.items()}
         embeddings = {encoder: host for encoder, (host, _) in copies.items()}
@@ -412,20 +431,53 @@ class EmbeddingWriter(BasePredictionWriter):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         """Keep every finished row: a rerun resumes from them."""
-        self._close()
+        try:
+            self._close()
+        except OSError:  # the disk that failed the run fails this last flush too: unsynced rows stay not done
+            pass
         self.files.clear()
+        self.release_lock()
+
+    def release_lock(self) -> None:
+        """Give the output folder back (rank 0 holds it for the run)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def bytes_left(self) -> int:
+        """Bytes the rows not done yet still need on disk (the files are sparse until written)."""
+        needed = 0
+        for by_split in self.files.values():
+            for files in by_split.values():
+                done = np.load(files.paths["done"], mmap_mode="r")
+                row_bytes = sum(files.row_bytes.values()) or 1
+                needed += int(len(done) - np.count_nonzero(done)) * row_bytes
+        return needed
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Close the files; after every rank is done, rank 0 writes each encoder's manifest if nothing is missing."""
         if stage != "predict" or not self.files:
             return
-        self._close()
+        with disk_faults(self.output_dir, self.bytes_left):
+            self._close()
         computed = self._computed_by_all_ranks(trainer)  # every rank takes part (a collective)
         trainer.strategy.barrier("lit_extract_writer_done")
         if trainer.is_global_zero:  # every rank's rows are on disk now; one process summarizes them
-            for encoder in self.encoders:
-                self._finish(trainer, encoder, computed[encoder])
+            self.progress = self.rows_done()
+            with disk_faults(self.output_dir, self.bytes_left):
+                for encoder in self.encoders:
+                    self._finish(trainer, encoder, computed[encoder])
         self.files.clear()
+        self.release_lock()
+
+    def rows_done(self) -> tuple[int, int]:
+        """Rows done for every encoder of this run (read from the done records), and rows in all."""
+        done = total = 0
+        for split in self.splits:
+            records = [np.load(self.files[e][split].paths["done"], mmap_mode="r") for e in self.encoders]
+            done += int(np.count_nonzero(np.logical_and.reduce([r != 0 for r in records])))
+            total += self.files[self.encoders[0]][split].rows
+        return done, total
 
     def _computed_by_all_ranks(self, trainer: pl.Trainer) -> dict[str, int]:
         """Rows each encoder computed in this run, summed over every rank (counted as they were
@@ -446,10 +498,11 @@ class EmbeddingWriter(BasePredictionWriter):
                 missing[split] = missing_rows
             splits[split] = summarize_split(files, trainer.datamodule.rows[split]["path"].to_numpy())
         if missing:
-            log.warning(
-                f"{self.output_dir}: {sum(missing.values())} row(s) of {encoder} not written yet ({missing}); "
-                "no manifest written: rerun the same command to finish"
-            )
+            if not trainer.should_stop:  # stopped by a signal: lit_extract.stopping says so in one line
+                log.warning(
+                    f"{self.output_dir}: {sum(missing.values())} row(s) of {encoder} not written yet ({missing}); "
+                    "no manifest written: rerun the same command to finish"
+                )
             return
         total_rows = sum(f.rows for f in self.files[encoder].values())
         manifest = {

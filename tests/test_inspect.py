@@ -7,6 +7,7 @@ with scikit-learn (the PCA plot's points, read from the figure it saved).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,14 @@ def test_cli_inspect_plot_draws_the_pca_of_the_rows(tmp_path):
         assert run_cli([str(path), "--plot", str(tmp_path / "pca.png")]) == 0
     assert (tmp_path / "pca.png").read_bytes()[:4] == b"\x89PNG"
     assert_plots_the_pca_of_every_row(figures[tmp_path / "pca.png"], splits)
+
+
+def test_cli_inspect_prints_the_lost_frame_ranges_of_damaged_videos(tmp_path, capsys):
+    path = write_output(tmp_path, complete_splits())
+    manifest = json.loads(path.read_text())
+    manifest["splits"]["train"]["lost_frames"] = {"/videos/a.mp4": [[147, 147], [160, 191]], "/videos/b.mp4": [[3, 4]]}
+    write_json_atomic(path, manifest)
+    assert run_cli([str(path)]) == 0  # lost frames are reported, not a problem (their clips have status 1)
+    out = capsys.readouterr().out.splitlines()
+    assert "  train /videos/a.mp4: frames 147, 160-191" in out
+    assert "  train /videos/b.mp4: frames 3-4" in out

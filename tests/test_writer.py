@@ -100,14 +100,14 @@ class FakeClock:
 
 
 class FileOperations:
-    """Every positioned write and sync of a file in ``folder``, in order, with the fake clock's time."""
+    """Every positioned write and sync of an ``.npy`` file in ``folder``, in order, with the fake clock's time."""
 
     def __init__(self, folder: Path, clock: FakeClock) -> None:
         self.folder, self.clock, self.events = folder.resolve(), clock, []
 
     def _name(self, fd: int) -> str | None:
         path = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        return path.name if path.parent == self.folder else None
+        return path.name if path.parent == self.folder and path.suffix == ".npy" else None  # not the folder's lock
 
     def install(self, monkeypatch) -> None:
         real_pwrite, real_fdatasync, real_fsync = os.pwrite, os.fdatasync, os.fsync
