@@ -309,15 +309,22 @@ def test_clips_too_small_for_the_network_are_refused_with_the_flag_to_pass(name:
     assert_one_line_naming(info, name, flag)
 
 
-@pytest.mark.parametrize(
-    ("name", "fits", "too_short", "too_small"),
-    [("i3d_r50", (7, 5), (6, 5), (7, 4)), ("i3d_inception", (9, 193), (8, 193), (9, 192))],
-)
-def test_clip_limits_are_where_the_network_stops_running(name: str, fits, too_short, too_small) -> None:
-    module = build_encoder(name, weights="none", frames=fits[0], img_size=fits[1]).module
+@pytest.mark.parametrize(("name", "recorded_runs"), [("i3d_r50", R50["runs"]), ("i3d_inception", INCEPTION["runs"]["piergiaj"])])
+def test_clip_limits_are_where_the_port_stops_running(name: str, recorded_runs: list) -> None:
+    # Which (frames, size) clips the port ran on (hassony2's fixed padding needs H >= 194; piergiaj's is followed).
+    for frames, size, ran in recorded_runs:
+        if ran:
+            check_clip(name, frames=frames, img_size=size)
+        else:
+            with pytest.raises(LitExtractError):
+                check_clip(name, frames=frames, img_size=size)
+
+
+def test_i3d_r50_runs_at_its_smallest_clip_and_not_below() -> None:
+    module = build_encoder("i3d_r50", weights="none", frames=7, img_size=5).module
     with torch.no_grad():
-        assert module(torch.zeros(1, 3, fits[0], fits[1], fits[1])).shape[0] == 1
-        for frames, size in (too_short, too_small):
+        assert module(torch.zeros(1, 3, 7, 5, 5)).shape == (1, 2048)
+        for frames, size in ((6, 5), (7, 4)):
             with pytest.raises(RuntimeError):
                 module(torch.zeros(1, 3, frames, size, size))
 
