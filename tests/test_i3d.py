@@ -360,3 +360,32 @@ def test_predict_writes_the_embeddings_of_the_model_on_the_same_frames(tmp_path:
     assert written.dtype == np.float16 and written.shape == expected.shape == (2, encoder.embedding_dim)
     np.testing.assert_allclose(written.astype(np.float32), expected, rtol=2e-3, atol=2e-3)
     assert_clearly_different(torch.from_numpy(expected))
+
+
+def test_ten_crop_pass_with_torchvision_writes_i3d_r50_as_its_single_run_and_exports_it(tmp_path: Path) -> None:
+    """``--model.encoder '[i3d_r50, r3d_18]' --data.crops 10``: i3d_r50's rows equal a run of it alone
+    (its own [-1, 1] normalization, not r3d_18's), and ``export`` writes (snippets, 10, 2048) per video."""
+    path = write_video(tmp_path / "Abuse001_x264.mp4", (barcode_frame(k, 96, 72, "Fighting", 1) for k in range(32)))
+    index = write_index(tmp_path / "index_clips.csv", clip_rows(path, "test", "Abuse", 32, clip_len=16, stride=16))
+    reference = NotebookClipDataset(pd.read_csv(index), T=16, img_size=64)
+    reference.mean, reference.std = np.full(3, 0.5, np.float32), np.full(3, 0.5, np.float32)
+    encoder = build_encoder("i3d_r50", weights=save(r50_port_state(), tmp_path / "seeded.pth"), frames=16, img_size=64)
+    calibrate(encoder.module, encoder.module, torch.stack([reference[i][0] for i in range(len(reference))]))
+    r50_weights = save(encoder.module.state_dict(), tmp_path / "i3d_r50.pth")
+
+    def predict(encoders: str, weights: str, out: Path) -> None:
+        main(["predict", "--data.index_path", str(index), "--data.splits", "[test]", "--data.frames", "16",
+              "--data.img_size", "64", "--data.crops", "10", "--data.resize_short", "72", "--data.num_workers", "0",
+              "--model.encoder", encoders, "--model.weights", weights, "--writer.output_dir", str(out),
+              "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+
+    predict("[i3d_r50, r3d_18]", f"[{r50_weights}, none]", tmp_path / "pass")
+    predict("i3d_r50", r50_weights, tmp_path / "alone")
+    together, alone = (np.load(tmp_path / run / "emb_i3d_r50_test.npy") for run in ("pass", "alone"))
+    assert together.shape == (2, 10, 2048)
+    np.testing.assert_array_equal(together, alone)
+    assert_clearly_different(torch.from_numpy(together[:, 0].astype(np.float32)))
+    main(["export", "--manifest", str(tmp_path / "pass" / "manifest_i3d_r50.json"), "--out", str(tmp_path / "features")])
+    exported = np.load(tmp_path / "features" / "Abuse001_x264_i3d_r50.npy")
+    assert exported.shape == (2, 10, 2048)
+    np.testing.assert_array_equal(exported, together.astype(np.float32))
