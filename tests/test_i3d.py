@@ -363,7 +363,7 @@ def test_predict_writes_the_embeddings_of_the_model_on_the_same_frames(tmp_path:
 
 
 def test_ten_crop_pass_with_torchvision_writes_i3d_r50_as_its_single_run_and_exports_it(tmp_path: Path) -> None:
-    """``--model.encoder '[i3d_r50, r3d_18]' --data.crops 10``: i3d_r50's rows equal a run of it alone
+    """``--model.encoder '[r3d_18, i3d_r50]' --data.crops 10``: i3d_r50's rows equal a run of it alone
     (its own [-1, 1] normalization, not r3d_18's), and ``export`` writes (snippets, 10, 2048) per video."""
     path = write_video(tmp_path / "Abuse001_x264.mp4", (barcode_frame(k, 96, 72, "Fighting", 1) for k in range(32)))
     index = write_index(tmp_path / "index_clips.csv", clip_rows(path, "test", "Abuse", 32, clip_len=16, stride=16))
@@ -379,7 +379,7 @@ def test_ten_crop_pass_with_torchvision_writes_i3d_r50_as_its_single_run_and_exp
               "--model.encoder", encoders, "--model.weights", weights, "--writer.output_dir", str(out),
               "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
 
-    predict("[i3d_r50, r3d_18]", f"[{r50_weights}, none]", tmp_path / "pass")
+    predict("[r3d_18, i3d_r50]", f"[none, {r50_weights}]", tmp_path / "pass")  # i3d_r50 second: not the first encoder's normalization
     predict("i3d_r50", r50_weights, tmp_path / "alone")
     together, alone = (np.load(tmp_path / run / "emb_i3d_r50_test.npy") for run in ("pass", "alone"))
     assert together.shape == (2, 10, 2048)
