@@ -1,9 +1,9 @@
 """The deterministic weights and clips the I3D reference fixtures were recorded with.
 
-The recording script (run outside the project against the published ports' code; its command is
-in ``tests/fixtures/i3d/README.md``) and ``tests/test_i3d.py`` both use these functions, so the test regenerates the exact weights and clips
-the ports saw from a seed and the recorded parameter names and shapes (the ~100 MB state dicts
-are never stored). Random weights alone make a useless reference: with BatchNorm statistics left
+The recording script (run outside the project against the published ports' code; its command
+is in ``tests/fixtures/i3d/README.md``) and ``tests/test_i3d.py`` both use these functions, so the
+test regenerates the exact weights and clips the ports saw from a seed and the recorded parameter
+names and shapes (the ~100 MB state dicts are never stored). Random weights alone make a useless reference: with BatchNorm statistics left
 at (0, 1), a random I3D gives the same features for every clip. So the BatchNorm affine
 parameters are random and the running statistics are measured on other clips
 (:func:`calibrate`) before anything is compared.

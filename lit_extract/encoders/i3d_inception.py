@@ -77,7 +77,9 @@ def pad_same(x: torch.Tensor, kernel: Size3, stride: Size3) -> torch.Tensor:
 class Unit3D(nn.Module):
     """Conv3d (no bias) with "SAME" padding, BatchNorm (eps 1e-3), ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: Size3 = (1, 1, 1), stride: Size3 = (1, 1, 1)) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: Size3 = (1, 1, 1), stride: Size3 = (1, 1, 1)
+    ) -> None:
         super().__init__()
         self.kernel, self.stride = kernel, stride
         self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride=stride, bias=False)
