@@ -19,8 +19,9 @@ probe_s         wall seconds of the probe (fit + test)
 ==============  ===============================================================
 
 Outputs in ``--out``: ``compare.csv``, ``compare.md``, ``roc_test.png`` (the test ROC curves of
-all encoders on one plot) and each encoder's probe run (``<encoder>/lightning_logs/version_N``:
-metrics.json, scores_test.npy, checkpoint).
+all encoders on one plot) and each encoder's probe run (``<stem>/lightning_logs/version_N``:
+metrics.json, scores_test.npy, checkpoint; ``<stem>``: the encoder's
+:func:`~lit_extract.file_stem.file_stem`, its name where that is safe in file names).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import torch
 from torchmetrics.functional.classification import binary_roc
 
 from lit_extract.errors import LitExtractError
+from lit_extract.file_stem import file_stem
 from lit_extract.manifest import open_split, read_manifest
 
 # probe CLI arguments -> the probe's run folder (``lit_extract.cli.run_probe("probe", args)``)
@@ -78,10 +80,10 @@ def find_manifests(folder: str | Path) -> list[Path]:
 
 
 def probe_encoder(manifest: Path, out: Path, probe: ProbeRunner, config: str, annotations: str | None) -> EncoderResult:
-    """Run ``probe`` on ``manifest`` into ``out/<encoder>`` and read back what it wrote."""
+    """Run ``probe`` on ``manifest`` into ``out/<encoder stem>`` and read back what it wrote."""
     described = read_manifest(manifest)
     encoder = described["encoder"]
-    args = ["--config", str(config), "--data.manifest", str(manifest), "--trainer.default_root_dir", str(out / encoder)]
+    args = ["--config", str(config), "--data.manifest", str(manifest), "--trainer.default_root_dir", str(out / file_stem(encoder))]
     if annotations is not None:
         args += ["--data.annotations", str(annotations)]
     started = time.perf_counter()

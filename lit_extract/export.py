@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from lit_extract.errors import LitExtractError, first_few
+from lit_extract.file_stem import file_stem
 from lit_extract.index import split_rows
 from lit_extract.manifest import load_run_index, open_split, read_manifest
 from lit_extract.metrics import check_annotated, frame_labels, read_annotations
@@ -183,7 +184,7 @@ def export_features(
     twice = sorted(stem for stem, count in names.items() if count > 1)
     if twice:
         raise LitExtractError(f"{index_path}: video file names {first_few(twice, 3)} occur more than once; "
-                              f"their {{stem}}_{encoder}.npy files would collide")
+                              f"their {{stem}}_{file_stem(encoder)}.npy files would collide")
 
     ground_truth, ignored = None, 0
     if annotations is not None:
@@ -225,8 +226,9 @@ def export_features(
 
 
 def feature_name(video: Video, encoder: str) -> str:
-    """``{video stem}_{encoder}.npy``, e.g. ``Abuse001_x264_swin3d_t.npy``."""
-    return f"{video.stem}_{encoder}.npy"
+    """``{video stem}_{encoder stem}.npy``, e.g. ``Abuse001_x264_swin3d_t.npy`` (encoder stem:
+    :func:`~lit_extract.file_stem.file_stem`)."""
+    return f"{video.stem}_{file_stem(encoder)}.npy"
 
 
 def make_folder(out: Path) -> None:

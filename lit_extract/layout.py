@@ -1,7 +1,8 @@
 """The output folder shared by encoders: which files each encoder owns, and its run record.
 
 Runs of different encoders into one ``--writer.output_dir`` (in one pass or one after another)
-coexist. Encoder ``e`` owns:
+coexist. Encoder ``e`` owns (in file names ``{e}`` is its :func:`~lit_extract.file_stem.file_stem`:
+the name itself for named encoders, a safe stem for ``timm:``/``hf:`` names; records keep the name):
 
 - ``run_{e}.json``: its run record: what makes its rows what they are (encoder, weights, frames,
   img_size, mean/std, D, index sha256, decoder) and its file names (``files``: templates with
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_extract.errors import LitExtractError
+from lit_extract.file_stem import file_stem
 from lit_extract.index import SPLITS
 from lit_extract.lost_frames import PATTERN as LOST_FRAMES_PATTERN
 from lit_extract.manifest import manifest_path, split_file_names, write_json_atomic
@@ -42,14 +44,15 @@ ADDED_LATER = {"transform": "exact", "crops": 1, "resize_short": None}
 
 def run_record_path(directory: Path, encoder: str) -> Path:
     """Where encoder ``encoder``'s run record lives in ``directory``."""
-    return Path(directory) / f"run_{encoder}.json"
+    return Path(directory) / f"run_{file_stem(encoder)}.json"
 
 
 def file_templates(encoder: str, shared_labels: bool) -> dict[str, str]:
     """File name templates (``{split}`` placeholder) of an encoder new to a folder."""
     templates = split_file_names(encoder, "{split}")
     if not shared_labels:
-        templates.update(labels=f"y_{encoder}_{{split}}.npy", status=f"status_{encoder}_{{split}}.npy")
+        stem = file_stem(encoder)
+        templates.update(labels=f"y_{stem}_{{split}}.npy", status=f"status_{stem}_{{split}}.npy")
     return templates
 
 

@@ -33,24 +33,27 @@ import numpy as np
 import pandas as pd
 
 from lit_extract.errors import LitExtractError
+from lit_extract.file_stem import file_stem
 from lit_extract.index import file_sha256, load_index
 
 STATUS_NAMES = {0: "ok", 1: "repeated_frames", 2: "unreadable"}
 
 
 def manifest_path(output_dir: str | Path, encoder: str) -> Path:
-    """Where the manifest of ``encoder``'s run in ``output_dir`` lives."""
-    return Path(output_dir) / f"manifest_{encoder}.json"
+    """Where the manifest of ``encoder``'s run in ``output_dir`` lives (``encoder``: its full name)."""
+    return Path(output_dir) / f"manifest_{file_stem(encoder)}.json"
 
 
 def split_file_names(encoder: str, split: str) -> dict[str, str]:
     """File names (inside the output folder) of one split's outputs of an encoder new to the folder
-    whose labels and statuses are shared; :mod:`lit_extract.layout` says when others apply."""
+    whose labels and statuses are shared; :mod:`lit_extract.layout` says when others apply
+    (``encoder``: its full name; files carry its :func:`~lit_extract.file_stem.file_stem`)."""
+    stem = file_stem(encoder)
     return {
-        "embeddings": f"emb_{encoder}_{split}.npy",
+        "embeddings": f"emb_{stem}_{split}.npy",
         "labels": f"y_{split}.npy",
         "status": f"status_{split}.npy",
-        "done": f"done_{encoder}_{split}.npy",
+        "done": f"done_{stem}_{split}.npy",
     }
 
 

@@ -113,10 +113,12 @@ class FrozenVideoEncoder(pl.LightningModule):
 
     Args:
         encoder: registry name (see ``lit_extract.encoders.encoder_names()``), e.g. ``swin3d_t``,
-            or a list of names: every batch then goes through each of them.
-        weights: ``DEFAULT`` (torchvision's pretrained weights), ``none`` (random init) or a path
-            to a local ``.pth`` state dict (for clusters without internet); one value for all
-            encoders, a list (one per encoder, same order) or a mapping ``{encoder: weights}``.
+            ``timm:<model>`` or ``hf:<directory>``, or a list of names: every batch then goes
+            through each of them.
+        weights: ``DEFAULT`` (the family's pretrained weights: torchvision's and timm's download,
+            an ``hf:`` directory's own), ``none`` (random init) or a path to a local state dict
+            (for clusters without internet); one value for all encoders, a list (one per
+            encoder, same order) or a mapping ``{encoder: weights}``.
         frames: T of the clips it will see (linked from ``--data.frames``; checked against every
             encoder's requirement before any encoder is built).
         img_size: H = W of the clips (linked from ``--data.img_size``).

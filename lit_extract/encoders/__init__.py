@@ -16,18 +16,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from lit_extract.encoders import i3d_inception, i3d_resnet, torchvision
+from lit_extract.encoders import hf, i3d_inception, i3d_resnet, timm, torchvision
 from lit_extract.encoders.spec import RGB, ClipLimits, Encoder, EncoderSpec
 from lit_extract.encoders.torchvision import register_encoder
 from lit_extract.errors import LitExtractError
+from lit_extract.file_stem import file_stem
 
 __all__ = [
     "ClipLimits", "Encoder", "EncoderSpec", "build_encoder", "check_clip", "default_normalization",
-    "encoder_names", "encoder_spec", "register_encoder",
+    "encoder_names", "encoder_spec", "file_stem", "register_encoder",
 ]
 
 NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception)
-PREFIXED_FAMILIES: tuple[ModuleType, ...] = ()
+PREFIXED_FAMILIES: tuple[ModuleType, ...] = (timm, hf)
 
 
 def encoder_names() -> list[str]:

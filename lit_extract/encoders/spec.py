@@ -32,12 +32,15 @@ class ClipLimits:
         fixed_clip: ``(frames, img_size)`` when the model takes no other (a positional grid sized
             when it is built), else ``None``.
         frames_multiple: T must be a multiple of this (a tubelet size), 1 when any T runs.
+        fixed_img_size: H = W when the model takes no other size but any T (an image model with a
+            fixed positional grid, applied frame by frame), else ``None``.
     """
 
     min_frames: int = 1
     min_img_size: int = 1
     fixed_clip: tuple[int, int] | None = None
     frames_multiple: int = 1
+    fixed_img_size: int | None = None
 
     def check(self, name: str, frames: int, img_size: int) -> None:
         """Raise :class:`LitExtractError` naming the flag to pass unless ``name`` takes
@@ -48,6 +51,11 @@ class ClipLimits:
                 f"encoder {name} only takes clips of exactly {fixed_frames} frames of {fixed_size}x{fixed_size} "
                 f"(its positional grid is fixed), got frames={frames}, img_size={img_size}; "
                 f"pass --data.frames {fixed_frames} --data.img_size {fixed_size}"
+            )
+        if self.fixed_img_size is not None and img_size != self.fixed_img_size:
+            raise LitExtractError(
+                f"encoder {name} only takes frames of exactly {self.fixed_img_size}x{self.fixed_img_size} "
+                f"(its positional grid is fixed), got img_size={img_size}; pass --data.img_size {self.fixed_img_size}"
             )
         if frames < self.min_frames:
             raise LitExtractError(
