@@ -19,7 +19,7 @@ from lit_extract.video import sample_frame_ids, write_native_clip
 from lit_extract.yuv import Yuv420Frame, planes_bytes
 
 # the smallest clip each encoder takes (mvit: its fixed grid; s3d: its minimum)
-CLIP_SIZE = {"mvit_v1_b": (16, 224), "mvit_v2_s": (16, 224), "s3d": (13, 209)}
+CLIP_SIZE = {"mvit_v1_b": (16, 224), "mvit_v2_s": (16, 224), "s3d": (13, 209), "i3d_inception": (9, 193)}
 
 
 def batches(index, transform: str, frames: int, img_size: int, batch_size: int = 4, decoder: str = "opencv",

@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.models import get_model_weights, video
 
 from lit_extract.encoders import Encoder, build_encoder, default_normalization, encoder_names
+from lit_extract.encoders import torchvision as torchvision_family
 from lit_extract.errors import LitExtractError
 from lit_extract.reference import NotebookClipDataset
 
@@ -197,7 +198,7 @@ def test_failed_download_of_default_weights_is_one_line_error(monkeypatch: pytes
 # --- normalization ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", encoder_names())
+@pytest.mark.parametrize("name", sorted(torchvision_family.ENCODERS))
 def test_default_normalization_is_the_one_torchvision_declares_for_the_default_weights(name: str) -> None:
     declared = get_model_weights(name).DEFAULT.transforms()
     mean, std = default_normalization(name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from lit_extract.encoders import hf, timm, torchvision
+from lit_extract.encoders import hf, i3d_inception, i3d_resnet, timm, torchvision
 from lit_extract.encoders.spec import RGB, ClipLimits, Encoder, EncoderSpec
 from lit_extract.encoders.torchvision import register_encoder
 from lit_extract.errors import LitExtractError
@@ -27,7 +27,7 @@ __all__ = [
     "encoder_names", "encoder_spec", "file_stem", "register_encoder",
 ]
 
-NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision,)
+NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception)
 PREFIXED_FAMILIES: tuple[ModuleType, ...] = (timm, hf)
 
 
