@@ -208,9 +208,16 @@ def tree_videos(root: Path, ext: str = "mp4") -> list[Video]:
     videos = []
     for split, split_dir in split_dirs:
         for category_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-            for path in sorted(category_dir.glob(f"*.{ext}")):
+            for path in sorted([*category_dir.glob(f"*.{ext}"), *image_folders(category_dir)]):
                 videos.append(Video(path.resolve(), split, category_dir.name, label_of(category_dir.name)))
     return videos
+
+
+def image_folders(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` that hold images: videos given as image folders (:mod:`lit_extract.image_folder`)."""
+    from lit_extract.image_folder import is_image
+
+    return [d for d in sorted(folder.iterdir()) if d.is_dir() and any(is_image(f.name) for f in d.iterdir())]
 
 
 def csv_videos(videos_csv: Path) -> list[Video]:
@@ -239,7 +246,7 @@ def csv_videos(videos_csv: Path) -> list[Video]:
     else:
         y = table["category"].map(label_of)
     paths = [resolve_path(videos_csv.parent, p) for p in table["path"]]
-    absent = [str(p) for p in paths if not p.is_file()]
+    absent = [str(p) for p in paths if not (p.is_file() or p.is_dir())]
     if absent:
         raise LitExtractError(f"{videos_csv}: {len(absent)} listed video(s) not found: {first_few(absent, 3)}; fix those paths")
     repeated = sorted(str(p) for p, count in Counter(paths).items() if count > 1)
@@ -290,7 +297,7 @@ def find_videos(
     return sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path)))
 
 
-def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
+def probe_video(path: Path, *, exact_frames: bool = False, image_fps: float = 30.0) -> VideoInfo:
     """``n_frames`` and ``fps`` of one video: from the container header (OpenCV), or by decoding.
 
     With ``exact_frames`` (or when the header has no frame count) every frame is decoded
@@ -298,9 +305,12 @@ def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
     that could not be decoded. Otherwise ``n_frames`` is the header's count and only the first frame
     is decoded, as a check. Raises :class:`UnreadableVideoError` when the file cannot be opened, has
     no decodable frame, or (counted by decoding) fewer than half of its frames decode.
+    A folder is an image-folder video (:func:`probe_image_folder`, ``image_fps`` frames per second).
     """
     import cv2  # imported here: loading and validating an index does not need OpenCV
 
+    if path.is_dir():
+        return probe_image_folder(path, exact_frames=exact_frames, fps=image_fps)
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -316,6 +326,24 @@ def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
     finally:
         capture.release()
     return counted_video_info(decode_all_frames(path), header, fps)
+
+
+def probe_image_folder(path: Path, *, exact_frames: bool = False, fps: float = 30.0) -> VideoInfo:
+    """``n_frames`` of a folder of numbered images: its highest frame id + 1 (images counted, no
+    header); numbers missing from the run are lost frames. Only the first image is decoded, as a
+    check, unless ``exact_frames`` (every image decoded; one that does not decode is lost). Raises
+    :class:`UnreadableVideoError` as :func:`counted_video_info` does, or when the folder has no image."""
+    from lit_extract.image_folder import IMAGE_EXTENSIONS, frame_files
+    from lit_extract.video import DecodeLog, iter_frames_images  # imported here: video.py loads torch
+
+    files = frame_files(path)
+    if not files:
+        raise UnreadableVideoError(f"folder without images ({', '.join(IMAGE_EXTENSIONS)}); an image-folder video "
+                                   "holds numbered images (000.jpg, 001.jpg, ...)")
+    decoded = DecodeLog()
+    for _ in iter_frames_images(str(path), set(files) if exact_frames else {min(files)}, max(files), None, log=decoded):
+        pass  # the log is the result
+    return counted_video_info(decoded, 0, fps)
 
 
 def decode_all_frames(path: Path) -> DecodeLog:
@@ -372,7 +400,7 @@ def damaged_line(path: Path, info: VideoInfo) -> str:
 
 
 def probe_videos(
-    paths: list[Path], *, exact_frames: bool = False, workers: int = 4, progress: bool = True
+    paths: list[Path], *, exact_frames: bool = False, workers: int = 4, progress: bool = True, image_fps: float = 30.0
 ) -> tuple[dict[Path, VideoInfo], dict[Path, str]]:
     """Probe ``paths`` with ``workers`` threads (OpenCV decodes without the GIL), with a progress bar.
 
@@ -384,7 +412,7 @@ def probe_videos(
     infos: dict[Path, VideoInfo] = {}
     skipped: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(probe_video, path, exact_frames=exact_frames): path for path in paths}
+        futures = {pool.submit(probe_video, path, exact_frames=exact_frames, image_fps=image_fps): path for path in paths}
         for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video", disable=not progress):
             path = futures[future]
             try:
@@ -457,6 +485,7 @@ def build_index(
     workers: int = 4,
     ext: str = "mp4",
     progress: bool = True,
+    image_fps: float = 30.0,
 ) -> IndexBuild:
     """Build ``index_clips.csv`` from a folder of videos.
 
@@ -484,6 +513,7 @@ def build_index(
         workers: videos probed in parallel.
         ext: video file extension to look for.
         progress: show a progress bar while probing.
+        image_fps: frames per second of videos given as folders of numbered images (000.jpg, ...).
     """
     _check_build_arguments(clip_len=clip_len, stride=stride, val_fraction=val_fraction, workers=workers)
     out_path = Path(out).expanduser()
@@ -495,7 +525,8 @@ def build_index(
         ext=ext,
     )
     _check_out_writable(out_path)  # before the slow part: probing every video
-    infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress)
+    infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress,
+                                  image_fps=image_fps)
     skipped_table = pd.DataFrame(sorted((str(p), reason) for p, reason in skipped.items()), columns=list(SKIPPED_COLUMNS))
     sidecar = skipped_csv_path(out_path)
     skipped_table.to_csv(sidecar, index=False)
