@@ -184,6 +184,8 @@ def run_index(args: list[str]) -> None:
     config = parse_one_line(parser.parse_args, args, [a for a in parser._option_string_actions if a.startswith("--")])
     result = build_index(**{name: config[name] for name in inspect.signature(build_index).parameters})
     index = result.index
+    if result.dataset is not None:
+        print(f"dataset: {result.dataset}" + (" (detected from the folder; --dataset chooses)" if result.dataset_detected else ""))
     print(video_clip_summary(index).to_string())
     print(f"wrote {len(index)} clips of {index['path'].nunique()} videos to {result.out}")
     val_fraction_given = any(arg == "--val-fraction" or arg.startswith("--val-fraction=") for arg in args)

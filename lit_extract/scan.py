@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.datasets import DATASETS, dataset_videos, detect_dataset
+from lit_extract.datasets.entry import NORMAL, Video, find_file, label_of  # noqa: F401 (NORMAL: re-exported)
+from lit_extract.datasets.ucf_crime import UCF_SPLIT_LISTS, ucf_crime_videos
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import COLUMNS, SPLITS, line_numbers, load_index, resolve_path
 
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
     from lit_extract.video import DecodeLog
 
 LAYOUTS = ("auto", "ucf_crime", "tree", "csv")
-UCF_SPLIT_LISTS = {"train": "Anomaly_Train.txt", "test": "Anomaly_Test.txt"}
-NORMAL = "Normal"
 SKIPPED_COLUMNS = ("path", "reason")
 DAMAGED_COLUMNS = ("path", "header_frames", "n_frames", "decodable", "lost")
 READ_TO_THE_END = sys.maxsize  # `last` frame id for the frame readers: decode the whole file
@@ -47,16 +48,6 @@ log = logging.getLogger(__name__)
 
 class UnreadableVideoError(LitExtractError):
     """A video that cannot be indexed; the message is the reason written to the sidecar."""
-
-
-@dataclass(frozen=True)
-class Video:
-    """One video to index: absolute ``path``, its ``split`` (one of ``SPLITS``), ``category`` and label ``y``."""
-
-    path: Path
-    split: str
-    category: str
-    y: int
 
 
 @dataclass(frozen=True)
@@ -101,23 +92,27 @@ class IndexBuild:
     skipped_csv: Path
     val_from_input: bool = False
     damaged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DAMAGED_COLUMNS)))
+    dataset: str | None = None  # the benchmark indexed (lit_extract.datasets.DATASETS), None for tree/csv
+    dataset_detected: bool = False  # True when it was detected from the folder, not given
 
 
-def label_of(category: str) -> int:
-    """``y`` of a category: 0 for ``Normal`` (any case), 1 for every other (anomaly) category."""
-    return 0 if category.lower() == NORMAL.lower() else 1
-
-
-def clip_ranges(n_frames: int, clip_len: int, stride: int) -> list[tuple[int, int]]:
+def clip_ranges(n_frames: int, clip_len: int, stride: int, keep_tail: bool = False) -> list[tuple[int, int]]:
     """``[start, end)`` of every clip of a video with ``n_frames >= 1`` frames.
 
     Starts are ``0, stride, 2*stride, ...`` while ``start + clip_len <= n_frames``; a video shorter
     than ``clip_len`` gets the one clip ``(0, n_frames)``. E.g. ``clip_ranges(70, 32, 16) ==
-    [(0, 32), (16, 48), (32, 64)]`` (frames 64..69 are in no clip).
+    [(0, 32), (16, 48), (32, 64)]`` (frames 64..69 are in no clip). ``keep_tail`` adds one shorter
+    clip from the next start to the end when frames are left after the last clip
+    (``clip_ranges(70, 16, 16, keep_tail=True)[-1] == (64, 70)``: ceil(n / 16) snippets, as RTFM's
+    ShanghaiTech features have).
     """
     if n_frames < clip_len:
         return [(0, n_frames)]
-    return [(start, start + clip_len) for start in range(0, n_frames - clip_len + 1, stride)]
+    ranges = [(start, start + clip_len) for start in range(0, n_frames - clip_len + 1, stride)]
+    tail = ranges[-1][0] + stride
+    if keep_tail and ranges[-1][1] < n_frames and tail < n_frames:
+        ranges.append((tail, n_frames))
+    return ranges
 
 
 def detect_layout(root: Path, split_dir: Path | None = None) -> str:
@@ -125,7 +120,7 @@ def detect_layout(root: Path, split_dir: Path | None = None) -> str:
     is given or ``Anomaly_Train.txt`` / ``Anomaly-Videos-Part-*`` is under ``root``, else ``tree`` if
     ``root`` has a ``train``/``val``/``test`` folder. Raises :class:`LitExtractError` otherwise.
     """
-    if split_dir is not None or any(root.glob("Anomaly-Videos-Part-*")) or _find_file(root, UCF_SPLIT_LISTS["train"]):
+    if split_dir is not None or any(root.glob("Anomaly-Videos-Part-*")) or find_file(root, UCF_SPLIT_LISTS["train"]):
         return "ucf_crime"
     if any((root / split).is_dir() for split in SPLITS):
         return "tree"
@@ -133,67 +128,6 @@ def detect_layout(root: Path, split_dir: Path | None = None) -> str:
         f"{root}: cannot tell the layout (no Anomaly_Train.txt, no Anomaly-Videos-Part-*, no "
         f"{'/'.join(SPLITS)} folders); arrange it as <root>/<split>/<category>/*.mp4 or pass --videos-csv"
     )
-
-
-def _find_file(root: Path, name: str) -> Path | None:
-    """The first file called ``name`` under ``root`` (sorted walk), or None."""
-    return next(iter(sorted(root.rglob(name))), None)
-
-
-def ucf_crime_videos(root: Path, split_dir: Path | None = None, ext: str = "mp4") -> list[Video]:
-    """The videos of UCF-Crime as distributed, split by the official lists.
-
-    ``Anomaly_Train.txt`` / ``Anomaly_Test.txt`` are read from ``split_dir``, or found anywhere under
-    ``root``. Each list line (``Abuse/Abuse001_x264.mp4``,
-    ``Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4``) is matched by file name to a
-    ``*.<ext>`` file anywhere under ``root``; its folder part gives the category (``Normal`` when
-    the folder name contains "normal", y=0; else the folder name, y=1). Files in no list are left out.
-    Raises :class:`LitExtractError` for a missing list, a listed file that is not under ``root``, a
-    file name found twice under ``root``, or a video in both lists.
-    """
-    lists = {split: _ucf_split_list(root, split_dir, name) for split, name in UCF_SPLIT_LISTS.items()}
-    files = _files_by_name(root, ext)
-    videos: list[Video] = []
-    for split, list_path in lists.items():
-        entries = [line.strip().replace("\\", "/") for line in list_path.read_text(encoding="utf-8").splitlines()]
-        entries = [PurePosixPath(entry) for entry in entries if entry]
-        missing = [str(entry) for entry in entries if entry.name not in files]
-        if missing:
-            raise LitExtractError(
-                f"{list_path}: {len(missing)} listed video(s) not found under {root}: {first_few(missing, 3)}; "
-                "check --root (every listed file must be somewhere under it) or remove those lines"
-            )
-        for entry in entries:
-            path = files[entry.name]
-            folder = entry.parent.name or path.parent.name
-            category = NORMAL if "normal" in folder.lower() else folder
-            videos.append(Video(path, split, category, label_of(category)))
-    _check_one_split_per_video(videos, f"{lists['train']} and {lists['test']}")
-    return videos
-
-
-def _ucf_split_list(root: Path, split_dir: Path | None, name: str) -> Path:
-    """Path of the official split list ``name``, from ``split_dir`` or searched under ``root``."""
-    found = (split_dir / name if (split_dir / name).is_file() else None) if split_dir else _find_file(root, name)
-    if found is None:
-        where = split_dir if split_dir else root
-        raise LitExtractError(
-            f"{where}: no {name}; pass --split-dir with the folder holding Anomaly_Train.txt and Anomaly_Test.txt"
-        )
-    return found
-
-
-def _files_by_name(root: Path, ext: str) -> dict[str, Path]:
-    """Every ``*.<ext>`` file under ``root`` by file name; a name found twice is an error."""
-    files: dict[str, Path] = {}
-    for path in sorted(root.rglob(f"*.{ext}")):
-        if path.name in files:
-            raise LitExtractError(
-                f"{root}: video name {path.name} found twice ({files[path.name]}, {path}); "
-                "split lists match by file name, so remove the copy"
-            )
-        files[path.name] = path.resolve()
-    return files
 
 
 def tree_videos(root: Path, ext: str = "mp4") -> list[Video]:
@@ -255,16 +189,6 @@ def csv_videos(videos_csv: Path) -> list[Video]:
     return [Video(p, s, c, int(label)) for p, s, c, label in zip(paths, table["split"], table["category"], y)]
 
 
-def _check_one_split_per_video(videos: list[Video], source: str) -> None:
-    """Raise :class:`LitExtractError` when a video is assigned to two splits by ``source``."""
-    splits: dict[Path, set[str]] = {}
-    for video in videos:
-        splits.setdefault(video.path, set()).add(video.split)
-    leaked = sorted(str(path) for path, names in splits.items() if len(names) > 1)
-    if leaked:
-        raise LitExtractError(f"{source}: video(s) in more than one split: {first_few(leaked, 3)}; keep each in one split")
-
-
 def find_videos(
     root: Path | None,
     *,
@@ -272,16 +196,26 @@ def find_videos(
     split_dir: Path | None = None,
     videos_csv: Path | None = None,
     ext: str = "mp4",
+    dataset: str | None = None,
+    train_list: Path | None = None,
+    test_list: Path | None = None,
 ) -> list[Video]:
     """The videos to index, sorted by split (``SPLITS`` order) then path.
 
-    ``layout="auto"`` means ``csv`` when ``videos_csv`` is given, else :func:`detect_layout`.
+    ``dataset`` (one of :data:`lit_extract.datasets.DATASETS`) reads that benchmark's layout
+    (:func:`lit_extract.datasets.dataset_videos`). Else ``layout="auto"`` means ``csv`` when
+    ``videos_csv`` is given, else :func:`detect_layout`.
     Raises :class:`LitExtractError` for an unknown layout, a missing ``root``/``split_dir``/``videos_csv``,
     or no videos.
     """
     if layout not in LAYOUTS:
         raise LitExtractError(f"unknown --layout '{layout}'; use one of {', '.join(LAYOUTS)}")
-    if layout == "csv" or (layout == "auto" and videos_csv is not None):
+    if dataset is not None:
+        if root is None or not root.is_dir():
+            raise LitExtractError(f"{root}: --root is not a folder; give the folder the {dataset} download was unpacked to")
+        layout, videos = dataset, dataset_videos(dataset, root, split_dir=split_dir, train_list=train_list,
+                                                 test_list=test_list, ext=ext)
+    elif layout == "csv" or (layout == "auto" and videos_csv is not None):
         if videos_csv is None:
             raise LitExtractError("--layout csv needs --videos-csv with columns path,split,category[,y]")
         layout, videos = "csv", csv_videos(videos_csv)
@@ -295,6 +229,26 @@ def find_videos(
     if not videos:
         raise LitExtractError(f"{videos_csv or root}: no *.{ext} videos found (layout {layout}); check --root, --layout and --ext")
     return sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path)))
+
+
+def choose_dataset(
+    root: Path | None, *, dataset: str | None, layout: str, split_dir: Path | None, videos_csv: Path | None, ext: str
+) -> tuple[str | None, bool]:
+    """The benchmark to index and whether it was detected: ``dataset`` as given; ``ucf-crime`` for
+    ``--layout ucf_crime``; with ``--layout auto`` (no ``--videos-csv``) the one ``root`` looks like
+    (:func:`lit_extract.datasets.detect_dataset`), else None (a ``tree`` or ``csv`` layout)."""
+    if dataset is not None:
+        if dataset not in DATASETS:
+            raise LitExtractError(f"unknown --dataset '{dataset}'; use one of {', '.join(DATASETS)}")
+        return dataset, False
+    if layout == "ucf_crime":
+        return "ucf-crime", False
+    if layout != "auto" or videos_csv is not None or root is None or not root.is_dir():
+        return None, False
+    if split_dir is not None:
+        return "ucf-crime", True
+    detected = detect_dataset(root, ext)
+    return detected, detected is not None
 
 
 def probe_video(path: Path, *, exact_frames: bool = False, image_fps: float = 30.0) -> VideoInfo:
@@ -441,7 +395,9 @@ def assign_val(videos: list[Video], *, val_fraction: float, seed: int) -> list[V
     return [replace(v, split="val") if v.path in to_val else v for v in videos]
 
 
-def clip_table(videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: int, stride: int) -> pd.DataFrame:
+def clip_table(
+    videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: int, stride: int, keep_tail: bool = False
+) -> pd.DataFrame:
     """One row per clip (columns ``COLUMNS``), videos sorted by split then path, clips by start.
 
     ``path`` is the absolute video path; ``clip_idx`` counts clips within their video from 0.
@@ -449,7 +405,7 @@ def clip_table(videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: i
     rows = []
     for video in sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path))):
         info = infos[video.path]
-        for clip_idx, (start, end) in enumerate(clip_ranges(info.n_frames, clip_len, stride)):
+        for clip_idx, (start, end) in enumerate(clip_ranges(info.n_frames, clip_len, stride, keep_tail)):
             rows.append((video.split, video.y, video.category, str(video.path), clip_idx, start, end,
                          clip_len, stride, info.fps, info.n_frames))
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -486,6 +442,10 @@ def build_index(
     ext: str = "mp4",
     progress: bool = True,
     image_fps: float = 30.0,
+    dataset: Literal["ucf-crime", "xd-violence", "shanghaitech"] | None = None,
+    train_list: str | None = None,
+    test_list: str | None = None,
+    keep_tail: bool | None = None,
 ) -> IndexBuild:
     """Build ``index_clips.csv`` from a folder of videos.
 
@@ -514,15 +474,31 @@ def build_index(
         ext: video file extension to look for.
         progress: show a progress bar while probing.
         image_fps: frames per second of videos given as folders of numbered images (000.jpg, ...).
+        dataset: the benchmark whose download root holds (ucf-crime, xd-violence, shanghaitech);
+            detected from the folder when not given (and --layout is auto).
+        train_list: ShanghaiTech's SH_Train.txt (default: searched under root).
+        test_list: ShanghaiTech's SH_Test.txt (default: searched under root).
+        keep_tail: also cut a last, shorter clip over the frames after the last full one (default:
+            on for shanghaitech, whose published features keep that partial snippet, else off).
     """
     _check_build_arguments(clip_len=clip_len, stride=stride, val_fraction=val_fraction, workers=workers)
     out_path = Path(out).expanduser()
+    root_path = Path(root).expanduser() if root else None
+    split_path = Path(split_dir).expanduser() if split_dir else None
+    csv_path = Path(videos_csv).expanduser() if videos_csv else None
+    dataset, detected = choose_dataset(root_path, dataset=dataset, layout=layout, split_dir=split_path,
+                                       videos_csv=csv_path, ext=ext)
+    if (train_list or test_list) and dataset != "shanghaitech":
+        raise LitExtractError("--train-list/--test-list are ShanghaiTech's split lists: add --dataset shanghaitech")
     videos = find_videos(
-        Path(root).expanduser() if root else None,
+        root_path,
         layout=layout,
-        split_dir=Path(split_dir).expanduser() if split_dir else None,
-        videos_csv=Path(videos_csv).expanduser() if videos_csv else None,
+        split_dir=split_path,
+        videos_csv=csv_path,
         ext=ext,
+        dataset=dataset,
+        train_list=Path(train_list).expanduser() if train_list else None,
+        test_list=Path(test_list).expanduser() if test_list else None,
     )
     _check_out_writable(out_path)  # before the slow part: probing every video
     infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress,
@@ -542,9 +518,10 @@ def build_index(
         raise LitExtractError(f"{sidecar}: none of the {len(videos)} videos could be read (reasons listed there); check the files")
     val_from_input = any(video.split == "val" for video in readable)
     readable = assign_val(readable, val_fraction=val_fraction, seed=seed)
-    index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride), out_path)
+    index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride,
+                                           keep_tail=dataset == "shanghaitech" if keep_tail is None else keep_tail), out_path)
     return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar,
-                      val_from_input=val_from_input, damaged=damaged_table)
+                      val_from_input=val_from_input, damaged=damaged_table, dataset=dataset, dataset_detected=detected)
 
 
 def _check_build_arguments(*, clip_len: int, stride: int, val_fraction: float, workers: int) -> None:
