@@ -274,3 +274,36 @@ def test_ucf_crime_layout_flag_and_dataset_flag_still_index_the_same(tmp_path):
         pd.testing.assert_frame_equal(table, tables[0])
     assert tables[0].drop_duplicates("path")[["split", "y", "category"]].values.tolist() == [
         ["train", 1, "Abuse"], ["test", 0, "Normal"]]
+
+
+def test_violent_test_video_without_annotation_line_is_refused_before_writing(xd, xd_export, tmp_path, capsys):
+    (tmp_path / "partial.txt").write_text(XD_ANNOTATIONS.splitlines()[1] + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--manifest", str(xd_export / "run" / "manifest_i3d.json"), "--format", "per-crop",
+              "--out", str(tmp_path / "features"), "--annotations", str(tmp_path / "partial.txt")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.startswith("error: ") and "\n" not in err
+    assert "v=U6MC8JJJZSY__#1_label_G-0-0" in err and "partial.txt" in err  # the normal test video needs no line
+    assert not (tmp_path / "features").exists()
+
+
+def test_shanghaitech_without_its_split_lists_names_the_flag(shanghaitech, tmp_path, capsys):
+    root = tmp_path / "sh"
+    (root / "training" / "videos").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["index", "--root", str(root), "--out", str(tmp_path / "index.csv"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "SH_Train.txt" in err and "--train-list" in err
+
+
+def test_frame_auroc_of_the_probe_reads_xd_violence_truth(tmp_path):
+    from lit_extract.metrics import auroc, frame_auroc, read_frame_truth
+
+    (tmp_path / "annotations.txt").write_text("v=U6MC8JJJZSY__#1_label_G-0-0.mp4 4 8\n")
+    rows = pd.DataFrame({"path": ["/x/v=U6MC8JJJZSY__#1_label_G-0-0.mp4"] * 2 + ["/x/n_label_A.mp4"],
+                         "y": [1, 1, 0], "start_frame": [0, 6, 0], "end_frame": [6, 12, 6], "n_frames": [12, 12, 6]})
+    scores = np.array([0.2, 0.9, 0.1])
+    # frames 4..7 anomalous (0-based, end exclusive); frame scores: clip max, the uncovered none
+    labels = [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0] + [0] * 6
+    frame_scores = [0.2] * 6 + [0.9] * 6 + [0.1] * 6
+    assert frame_auroc(scores, rows, read_frame_truth(tmp_path / "annotations.txt")) == auroc(np.array(frame_scores), np.array(labels))
