@@ -184,6 +184,8 @@ def run_index(args: list[str]) -> None:
     config = parse_one_line(parser.parse_args, args, [a for a in parser._option_string_actions if a.startswith("--")])
     result = build_index(**{name: config[name] for name in inspect.signature(build_index).parameters})
     index = result.index
+    if result.dataset is not None:
+        print(f"dataset: {result.dataset}" + (" (detected from the folder; --dataset chooses)" if result.dataset_detected else ""))
     print(video_clip_summary(index).to_string())
     print(f"wrote {len(index)} clips of {index['path'].nunique()} videos to {result.out}")
     val_fraction_given = any(arg == "--val-fraction" or arg.startswith("--val-fraction=") for arg in args)
@@ -291,22 +293,28 @@ def run_export(args: list[str]) -> None:
         format: str = "rtfm",
         out: str = "features",
         annotations: str | None = None,
+        dataset: str | None = None,
     ) -> None:
-        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, Sultani).
+        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, Sultani).
 
-        Writes {video stem}_{encoder}.npy per video, train.list (train + val videos) and test.list
-        (absolute paths, anomalous videos first), and with --annotations gt-ucf.npy. The index must
+        Writes {video stem}_{encoder}.npy per video (per-crop: {video stem}__{k}.npy per crop),
+        train.list (train + val videos) and test.list (absolute paths, anomalous videos first), and
+        with --annotations the ground truth (gt-ucf.npy, gt-sh.npy or gt_xd.npy). The index must
         hold back-to-back snippets (index --clip-len 16 --stride 16).
 
         Args:
             manifest: the run's manifest_<encoder>.json.
-            format: rtfm ((snippets, crops, D) float32 per video) or segments32 ((32, D)
-                float32, L2-normalized segments as in the UCF-Crime paper's code).
+            format: rtfm ((snippets, crops, D) float32 per video), segments32 ((32, D)
+                float32, L2-normalized segments as in the UCF-Crime paper's code) or per-crop
+                ((snippets, D) float32 per crop file, with VadCLIP's train.csv/test.csv).
             out: output folder.
-            annotations: Temporal_Anomaly_Annotation_for_Testing_Videos.txt (1-based inclusive
-                frame ranges); writes gt-ucf.npy.
+            annotations: the test videos' frame truth: UCF-Crime's
+                Temporal_Anomaly_Annotation_for_Testing_Videos.txt (writes gt-ucf.npy), XD-Violence's
+                annotations.txt (gt_xd.npy) or ShanghaiTech's testing/test_frame_mask folder (gt-sh.npy).
+            dataset: ucf-crime, xd-violence or shanghaitech: whose truth --annotations is (default:
+                the one it looks like).
         """
-        print(summary(export_features(manifest, format=format, out=out, annotations=annotations)))
+        print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset)))
 
     parse_one_line(
         lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False),

@@ -170,7 +170,7 @@ def compare_encoders(
     ``compare.csv``, ``compare.md``, ``roc_test.png``.
     """
     manifests = find_manifests(folder)
-    if annotations is not None and not Path(annotations).is_file():
+    if annotations is not None and not Path(annotations).exists():
         raise LitExtractError(f"{annotations}: annotation file not found (--annotations)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -152,7 +152,7 @@ def _check_leakage(path: Path, df: pd.DataFrame) -> None:
 
 def _check_files_exist(path: Path, df: pd.DataFrame) -> None:
     videos = df["path"].unique()
-    missing = [v for v in videos if not Path(v).is_file()]
+    missing = [v for v in videos if not (Path(v).is_file() or Path(v).is_dir())]  # a folder: image-folder video
     if missing:
         raise IndexValidationError(
             f"{path}: {len(missing)} video file(s) not found: {first_few(missing, 3)}; "

@@ -44,7 +44,7 @@ from torchmetrics.functional.classification import binary_roc
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import split_rows
 from lit_extract.manifest import SplitArrays, load_run_index, open_split, read_manifest, write_json_atomic
-from lit_extract.metrics import frame_auroc, read_annotations, video_auroc
+from lit_extract.metrics import frame_auroc, read_frame_truth, video_auroc
 
 Target = Literal["y", "category"]
 
@@ -135,8 +135,10 @@ class EmbeddingDataModule(LightningDataModule):
             are the sorted train categories, see ``classes``).
         batch_size: rows per batch; a linear probe trains well on large batches.
         num_workers: DataLoader worker processes (0 reads in the main process, usually fastest).
-        annotations: UCF-Crime ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``; when given,
-            the test adds frame-level AUROC.
+        annotations: the test videos' frame truth (UCF-Crime's
+            ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``, XD-Violence's ``annotations.txt``
+            or ShanghaiTech's ``testing/test_frame_mask/`` folder: :func:`lit_extract.metrics.read_frame_truth`);
+            when given, the test adds frame-level AUROC.
 
     ``input_dim`` and ``num_classes`` (2 for ``y``) are known after ``__init__``; the CLI links
     them into :class:`LinearProbe`. Train mean/std are computed in ``setup`` (float64, chunked).
@@ -156,7 +158,7 @@ class EmbeddingDataModule(LightningDataModule):
             raise LitExtractError(f"--data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
-        if annotations is not None and not Path(annotations).is_file():
+        if annotations is not None and not Path(annotations).exists():
             raise LitExtractError(f"{annotations}: annotation file not found (--data.annotations)")
         self.manifest_path = Path(manifest)
         self.manifest = read_manifest(self.manifest_path)
@@ -395,7 +397,7 @@ def grouped_metrics(scores: np.ndarray, data: EmbeddingDataModule) -> dict[str, 
         raise LitExtractError(f"{len(scores)} test scores for {len(rows)} test rows; test on a single device")
     metrics = {"test_video_auroc": video_auroc(scores, data.targets("test"), rows["path"])}
     if data.hparams.annotations is not None:
-        metrics["test_frame_auroc"] = frame_auroc(scores, rows, read_annotations(data.hparams.annotations))
+        metrics["test_frame_auroc"] = frame_auroc(scores, rows, read_frame_truth(data.hparams.annotations))
     return metrics
 
 

@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.datasets import DATASETS, dataset_videos, detect_dataset
+from lit_extract.datasets.entry import NORMAL, Video, find_file, label_of  # noqa: F401 (NORMAL: re-exported)
+from lit_extract.datasets.ucf_crime import UCF_SPLIT_LISTS, ucf_crime_videos
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import COLUMNS, SPLITS, line_numbers, load_index, resolve_path
 
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
     from lit_extract.video import DecodeLog
 
 LAYOUTS = ("auto", "ucf_crime", "tree", "csv")
-UCF_SPLIT_LISTS = {"train": "Anomaly_Train.txt", "test": "Anomaly_Test.txt"}
-NORMAL = "Normal"
 SKIPPED_COLUMNS = ("path", "reason")
 DAMAGED_COLUMNS = ("path", "header_frames", "n_frames", "decodable", "lost")
 READ_TO_THE_END = sys.maxsize  # `last` frame id for the frame readers: decode the whole file
@@ -47,16 +48,6 @@ log = logging.getLogger(__name__)
 
 class UnreadableVideoError(LitExtractError):
     """A video that cannot be indexed; the message is the reason written to the sidecar."""
-
-
-@dataclass(frozen=True)
-class Video:
-    """One video to index: absolute ``path``, its ``split`` (one of ``SPLITS``), ``category`` and label ``y``."""
-
-    path: Path
-    split: str
-    category: str
-    y: int
 
 
 @dataclass(frozen=True)
@@ -101,23 +92,27 @@ class IndexBuild:
     skipped_csv: Path
     val_from_input: bool = False
     damaged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DAMAGED_COLUMNS)))
+    dataset: str | None = None  # the benchmark indexed (lit_extract.datasets.DATASETS), None for tree/csv
+    dataset_detected: bool = False  # True when it was detected from the folder, not given
 
 
-def label_of(category: str) -> int:
-    """``y`` of a category: 0 for ``Normal`` (any case), 1 for every other (anomaly) category."""
-    return 0 if category.lower() == NORMAL.lower() else 1
-
-
-def clip_ranges(n_frames: int, clip_len: int, stride: int) -> list[tuple[int, int]]:
+def clip_ranges(n_frames: int, clip_len: int, stride: int, keep_tail: bool = False) -> list[tuple[int, int]]:
     """``[start, end)`` of every clip of a video with ``n_frames >= 1`` frames.
 
     Starts are ``0, stride, 2*stride, ...`` while ``start + clip_len <= n_frames``; a video shorter
     than ``clip_len`` gets the one clip ``(0, n_frames)``. E.g. ``clip_ranges(70, 32, 16) ==
-    [(0, 32), (16, 48), (32, 64)]`` (frames 64..69 are in no clip).
+    [(0, 32), (16, 48), (32, 64)]`` (frames 64..69 are in no clip). ``keep_tail`` adds one shorter
+    clip from the next start to the end when frames are left after the last clip
+    (``clip_ranges(70, 16, 16, keep_tail=True)[-1] == (64, 70)``: ceil(n / 16) snippets, as RTFM's
+    ShanghaiTech features have).
     """
     if n_frames < clip_len:
         return [(0, n_frames)]
-    return [(start, start + clip_len) for start in range(0, n_frames - clip_len + 1, stride)]
+    ranges = [(start, start + clip_len) for start in range(0, n_frames - clip_len + 1, stride)]
+    tail = ranges[-1][0] + stride
+    if keep_tail and ranges[-1][1] < n_frames and tail < n_frames:
+        ranges.append((tail, n_frames))
+    return ranges
 
 
 def detect_layout(root: Path, split_dir: Path | None = None) -> str:
@@ -125,7 +120,7 @@ def detect_layout(root: Path, split_dir: Path | None = None) -> str:
     is given or ``Anomaly_Train.txt`` / ``Anomaly-Videos-Part-*`` is under ``root``, else ``tree`` if
     ``root`` has a ``train``/``val``/``test`` folder. Raises :class:`LitExtractError` otherwise.
     """
-    if split_dir is not None or any(root.glob("Anomaly-Videos-Part-*")) or _find_file(root, UCF_SPLIT_LISTS["train"]):
+    if split_dir is not None or any(root.glob("Anomaly-Videos-Part-*")) or find_file(root, UCF_SPLIT_LISTS["train"]):
         return "ucf_crime"
     if any((root / split).is_dir() for split in SPLITS):
         return "tree"
@@ -133,71 +128,6 @@ def detect_layout(root: Path, split_dir: Path | None = None) -> str:
         f"{root}: cannot tell the layout (no Anomaly_Train.txt, no Anomaly-Videos-Part-*, no "
         f"{'/'.join(SPLITS)} folders); arrange it as <root>/<split>/<category>/*.mp4 or pass --videos-csv"
     )
-
-
-def _find_file(root: Path, name: str) -> Path | None:
-    """The first file called ``name`` under ``root`` (sorted walk), or None."""
-    return next(iter(sorted(root.rglob(name))), None)
-
-
-def ucf_crime_videos(root: Path, split_dir: Path | None = None, ext: str = "mp4") -> list[Video]:
-    """The videos of UCF-Crime as distributed, split by the official lists.
-
-    ``Anomaly_Train.txt`` / ``Anomaly_Test.txt`` are read from ``split_dir``, or found anywhere under
-    ``root``. Each list line (``Abuse/Abuse001_x264.mp4``,
-    ``Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4``) is matched by file name to a
-    ``*.<ext>`` file anywhere under ``root``; its folder part gives the category (``Normal`` when
-    the folder name contains "normal", y=0; else the folder name, y=1). Files in no list are left out.
-    Raises :class:`LitExtractError` for a missing list, a listed file that is not under ``root``, a
-    file name found twice under ``root``, or a video in both lists.
-    """
-    lists = {split: _ucf_split_list(root, split_dir, name) for split, name in UCF_SPLIT_LISTS.items()}
-    files = _files_by_name(root, ext)
-    videos: list[Video] = []
-    for split, list_path in lists.items():
-        try:
-            text = list_path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise LitExtractError(f"{list_path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); give the official list") from exc
-        entries = [line.strip().replace("\\", "/") for line in text.splitlines()]
-        entries = [PurePosixPath(entry) for entry in entries if entry]
-        missing = [str(entry) for entry in entries if entry.name not in files]
-        if missing:
-            raise LitExtractError(
-                f"{list_path}: {len(missing)} listed video(s) not found under {root}: {first_few(missing, 3)}; "
-                "check --root (every listed file must be somewhere under it) or remove those lines"
-            )
-        for entry in entries:
-            path = files[entry.name]
-            folder = entry.parent.name or path.parent.name
-            category = NORMAL if "normal" in folder.lower() else folder
-            videos.append(Video(path, split, category, label_of(category)))
-    _check_one_split_per_video(videos, f"{lists['train']} and {lists['test']}")
-    return videos
-
-
-def _ucf_split_list(root: Path, split_dir: Path | None, name: str) -> Path:
-    """Path of the official split list ``name``, from ``split_dir`` or searched under ``root``."""
-    found = (split_dir / name if (split_dir / name).is_file() else None) if split_dir else _find_file(root, name)
-    if found is None:
-        where = split_dir if split_dir else root
-        raise LitExtractError(
-            f"{where}: no {name}; pass --split-dir with the folder holding Anomaly_Train.txt and Anomaly_Test.txt"
-        )
-    return found
-
-
-def _files_by_name(root: Path, ext: str) -> dict[str, Path]:
-    """Every ``*.<ext>`` file under ``root`` by file name; a name found twice is an error."""
-    files: dict[str, Path] = {}
-    for path in sorted(root.rglob(f"*.{ext}")):
-        if path.name in files:
-            raise LitExtractError(
-                f"{root}: video name {path.name} found twice ({files[path.name]}, {path}); "
-                "split lists match by file name, so remove the copy"
-            )
-        files[path.name] = path.resolve()
-    return files
 
 
 def tree_videos(root: Path, ext: str = "mp4") -> list[Video]:
@@ -212,9 +142,16 @@ def tree_videos(root: Path, ext: str = "mp4") -> list[Video]:
     videos = []
     for split, split_dir in split_dirs:
         for category_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-            for path in sorted(category_dir.glob(f"*.{ext}")):
+            for path in sorted([*category_dir.glob(f"*.{ext}"), *image_folders(category_dir)]):
                 videos.append(Video(path.resolve(), split, category_dir.name, label_of(category_dir.name)))
     return videos
+
+
+def image_folders(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` that hold images: videos given as image folders (:mod:`lit_extract.image_folder`)."""
+    from lit_extract.image_folder import is_image
+
+    return [d for d in sorted(folder.iterdir()) if d.is_dir() and any(is_image(f.name) for f in d.iterdir())]
 
 
 def csv_videos(videos_csv: Path) -> list[Video]:
@@ -243,23 +180,13 @@ def csv_videos(videos_csv: Path) -> list[Video]:
     else:
         y = table["category"].map(label_of)
     paths = [resolve_path(videos_csv.parent, p) for p in table["path"]]
-    absent = [str(p) for p in paths if not p.is_file()]
+    absent = [str(p) for p in paths if not (p.is_file() or p.is_dir())]
     if absent:
         raise LitExtractError(f"{videos_csv}: {len(absent)} listed video(s) not found: {first_few(absent, 3)}; fix those paths")
     repeated = sorted(str(p) for p, count in Counter(paths).items() if count > 1)
     if repeated:
         raise LitExtractError(f"{videos_csv}: video(s) listed more than once: {first_few(repeated, 3)}; keep one line per video")
     return [Video(p, s, c, int(label)) for p, s, c, label in zip(paths, table["split"], table["category"], y)]
-
-
-def _check_one_split_per_video(videos: list[Video], source: str) -> None:
-    """Raise :class:`LitExtractError` when a video is assigned to two splits by ``source``."""
-    splits: dict[Path, set[str]] = {}
-    for video in videos:
-        splits.setdefault(video.path, set()).add(video.split)
-    leaked = sorted(str(path) for path, names in splits.items() if len(names) > 1)
-    if leaked:
-        raise LitExtractError(f"{source}: video(s) in more than one split: {first_few(leaked, 3)}; keep each in one split")
 
 
 def find_videos(
@@ -269,16 +196,26 @@ def find_videos(
     split_dir: Path | None = None,
     videos_csv: Path | None = None,
     ext: str = "mp4",
+    dataset: str | None = None,
+    train_list: Path | None = None,
+    test_list: Path | None = None,
 ) -> list[Video]:
     """The videos to index, sorted by split (``SPLITS`` order) then path.
 
-    ``layout="auto"`` means ``csv`` when ``videos_csv`` is given, else :func:`detect_layout`.
+    ``dataset`` (one of :data:`lit_extract.datasets.DATASETS`) reads that benchmark's layout
+    (:func:`lit_extract.datasets.dataset_videos`). Else ``layout="auto"`` means ``csv`` when
+    ``videos_csv`` is given, else :func:`detect_layout`.
     Raises :class:`LitExtractError` for an unknown layout, a missing ``root``/``split_dir``/``videos_csv``,
     or no videos.
     """
     if layout not in LAYOUTS:
         raise LitExtractError(f"unknown --layout '{layout}'; use one of {', '.join(LAYOUTS)}")
-    if layout == "csv" or (layout == "auto" and videos_csv is not None):
+    if dataset is not None:
+        if root is None or not root.is_dir():
+            raise LitExtractError(f"{root}: --root is not a folder; give the folder the {dataset} download was unpacked to")
+        layout, videos = dataset, dataset_videos(dataset, root, split_dir=split_dir, train_list=train_list,
+                                                 test_list=test_list, ext=ext)
+    elif layout == "csv" or (layout == "auto" and videos_csv is not None):
         if videos_csv is None:
             raise LitExtractError("--layout csv needs --videos-csv with columns path,split,category[,y]")
         layout, videos = "csv", csv_videos(videos_csv)
@@ -294,7 +231,27 @@ def find_videos(
     return sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path)))
 
 
-def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
+def choose_dataset(
+    root: Path | None, *, dataset: str | None, layout: str, split_dir: Path | None, videos_csv: Path | None, ext: str
+) -> tuple[str | None, bool]:
+    """The benchmark to index and whether it was detected: ``dataset`` as given; ``ucf-crime`` for
+    ``--layout ucf_crime``; with ``--layout auto`` (no ``--videos-csv``) the one ``root`` looks like
+    (:func:`lit_extract.datasets.detect_dataset`), else None (a ``tree`` or ``csv`` layout)."""
+    if dataset is not None:
+        if dataset not in DATASETS:
+            raise LitExtractError(f"unknown --dataset '{dataset}'; use one of {', '.join(DATASETS)}")
+        return dataset, False
+    if layout == "ucf_crime":
+        return "ucf-crime", False
+    if layout != "auto" or videos_csv is not None or root is None or not root.is_dir():
+        return None, False
+    if split_dir is not None:
+        return "ucf-crime", True
+    detected = detect_dataset(root, ext)
+    return detected, detected is not None
+
+
+def probe_video(path: Path, *, exact_frames: bool = False, image_fps: float = 30.0) -> VideoInfo:
     """``n_frames`` and ``fps`` of one video: from the container header (OpenCV), or by decoding.
 
     With ``exact_frames`` (or when the header has no frame count) every frame is decoded
@@ -302,9 +259,12 @@ def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
     that could not be decoded. Otherwise ``n_frames`` is the header's count and only the first frame
     is decoded, as a check. Raises :class:`UnreadableVideoError` when the file cannot be opened, has
     no decodable frame, or (counted by decoding) fewer than half of its frames decode.
+    A folder is an image-folder video (:func:`probe_image_folder`, ``image_fps`` frames per second).
     """
     import cv2  # imported here: loading and validating an index does not need OpenCV
 
+    if path.is_dir():
+        return probe_image_folder(path, exact_frames=exact_frames, fps=image_fps)
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -320,6 +280,24 @@ def probe_video(path: Path, *, exact_frames: bool = False) -> VideoInfo:
     finally:
         capture.release()
     return counted_video_info(decode_all_frames(path), header, fps)
+
+
+def probe_image_folder(path: Path, *, exact_frames: bool = False, fps: float = 30.0) -> VideoInfo:
+    """``n_frames`` of a folder of numbered images: its highest frame id + 1 (images counted, no
+    header); numbers missing from the run are lost frames. Only the first image is decoded, as a
+    check, unless ``exact_frames`` (every image decoded; one that does not decode is lost). Raises
+    :class:`UnreadableVideoError` as :func:`counted_video_info` does, or when the folder has no image."""
+    from lit_extract.image_folder import IMAGE_EXTENSIONS, frame_files
+    from lit_extract.video import DecodeLog, iter_frames_images  # imported here: video.py loads torch
+
+    files = frame_files(path)
+    if not files:
+        raise UnreadableVideoError(f"folder without images ({', '.join(IMAGE_EXTENSIONS)}); an image-folder video "
+                                   "holds numbered images (000.jpg, 001.jpg, ...)")
+    decoded = DecodeLog()
+    for _ in iter_frames_images(str(path), set(files) if exact_frames else {min(files)}, max(files), None, log=decoded):
+        pass  # the log is the result
+    return counted_video_info(decoded, 0, fps)
 
 
 def decode_all_frames(path: Path) -> DecodeLog:
@@ -376,7 +354,7 @@ def damaged_line(path: Path, info: VideoInfo) -> str:
 
 
 def probe_videos(
-    paths: list[Path], *, exact_frames: bool = False, workers: int = 4, progress: bool = True
+    paths: list[Path], *, exact_frames: bool = False, workers: int = 4, progress: bool = True, image_fps: float = 30.0
 ) -> tuple[dict[Path, VideoInfo], dict[Path, str]]:
     """Probe ``paths`` with ``workers`` threads (OpenCV decodes without the GIL), with a progress bar.
 
@@ -388,7 +366,7 @@ def probe_videos(
     infos: dict[Path, VideoInfo] = {}
     skipped: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(probe_video, path, exact_frames=exact_frames): path for path in paths}
+        futures = {pool.submit(probe_video, path, exact_frames=exact_frames, image_fps=image_fps): path for path in paths}
         for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video", disable=not progress):
             path = futures[future]
             try:
@@ -417,7 +395,9 @@ def assign_val(videos: list[Video], *, val_fraction: float, seed: int) -> list[V
     return [replace(v, split="val") if v.path in to_val else v for v in videos]
 
 
-def clip_table(videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: int, stride: int) -> pd.DataFrame:
+def clip_table(
+    videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: int, stride: int, keep_tail: bool = False
+) -> pd.DataFrame:
     """One row per clip (columns ``COLUMNS``), videos sorted by split then path, clips by start.
 
     ``path`` is the absolute video path; ``clip_idx`` counts clips within their video from 0.
@@ -425,7 +405,7 @@ def clip_table(videos: list[Video], infos: dict[Path, VideoInfo], *, clip_len: i
     rows = []
     for video in sorted(videos, key=lambda v: (SPLITS.index(v.split), str(v.path))):
         info = infos[video.path]
-        for clip_idx, (start, end) in enumerate(clip_ranges(info.n_frames, clip_len, stride)):
+        for clip_idx, (start, end) in enumerate(clip_ranges(info.n_frames, clip_len, stride, keep_tail)):
             rows.append((video.split, video.y, video.category, str(video.path), clip_idx, start, end,
                          clip_len, stride, info.fps, info.n_frames))
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -461,6 +441,11 @@ def build_index(
     workers: int = 4,
     ext: str = "mp4",
     progress: bool = True,
+    image_fps: float = 30.0,
+    dataset: Literal["ucf-crime", "xd-violence", "shanghaitech"] | None = None,
+    train_list: str | None = None,
+    test_list: str | None = None,
+    keep_tail: bool | None = None,
 ) -> IndexBuild:
     """Build ``index_clips.csv`` from a folder of videos.
 
@@ -488,18 +473,36 @@ def build_index(
         workers: videos probed in parallel.
         ext: video file extension to look for.
         progress: show a progress bar while probing.
+        image_fps: frames per second of videos given as folders of numbered images (000.jpg, ...).
+        dataset: the benchmark whose download root holds (ucf-crime, xd-violence, shanghaitech);
+            detected from the folder when not given (and --layout is auto).
+        train_list: ShanghaiTech's SH_Train.txt (default: searched under root).
+        test_list: ShanghaiTech's SH_Test.txt (default: searched under root).
+        keep_tail: also cut a last, shorter clip over the frames after the last full one (default:
+            on for shanghaitech, whose published features keep that partial snippet, else off).
     """
     _check_build_arguments(clip_len=clip_len, stride=stride, val_fraction=val_fraction, workers=workers)
     out_path = Path(out).expanduser()
+    root_path = Path(root).expanduser() if root else None
+    split_path = Path(split_dir).expanduser() if split_dir else None
+    csv_path = Path(videos_csv).expanduser() if videos_csv else None
+    dataset, detected = choose_dataset(root_path, dataset=dataset, layout=layout, split_dir=split_path,
+                                       videos_csv=csv_path, ext=ext)
+    if (train_list or test_list) and dataset != "shanghaitech":
+        raise LitExtractError("--train-list/--test-list are ShanghaiTech's split lists: add --dataset shanghaitech")
     videos = find_videos(
-        Path(root).expanduser() if root else None,
+        root_path,
         layout=layout,
-        split_dir=Path(split_dir).expanduser() if split_dir else None,
-        videos_csv=Path(videos_csv).expanduser() if videos_csv else None,
+        split_dir=split_path,
+        videos_csv=csv_path,
         ext=ext,
+        dataset=dataset,
+        train_list=Path(train_list).expanduser() if train_list else None,
+        test_list=Path(test_list).expanduser() if test_list else None,
     )
     _check_out_writable(out_path)  # before the slow part: probing every video
-    infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress)
+    infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress,
+                                  image_fps=image_fps)
     skipped_table = pd.DataFrame(sorted((str(p), reason) for p, reason in skipped.items()), columns=list(SKIPPED_COLUMNS))
     sidecar = skipped_csv_path(out_path)
     skipped_table.to_csv(sidecar, index=False)
@@ -515,9 +518,10 @@ def build_index(
         raise LitExtractError(f"{sidecar}: none of the {len(videos)} videos could be read (reasons listed there); check the files")
     val_from_input = any(video.split == "val" for video in readable)
     readable = assign_val(readable, val_fraction=val_fraction, seed=seed)
-    index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride), out_path)
+    index = _write_checked(clip_table(readable, infos, clip_len=clip_len, stride=stride,
+                                           keep_tail=dataset == "shanghaitech" if keep_tail is None else keep_tail), out_path)
     return IndexBuild(index=index, skipped=skipped_table, out=out_path, skipped_csv=sidecar,
-                      val_from_input=val_from_input, damaged=damaged_table)
+                      val_from_input=val_from_input, damaged=damaged_table, dataset=dataset, dataset_detected=detected)
 
 
 def _check_build_arguments(*, clip_len: int, stride: int, val_fraction: float, workers: int) -> None:

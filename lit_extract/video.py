@@ -48,6 +48,7 @@ from torch.utils.data import get_worker_info
 
 from lit_extract.crops import TenCrop
 from lit_extract.errors import LitExtractError
+from lit_extract.image_folder import is_image_folder, iter_images
 from lit_extract.yuv import RGB, Yuv420Frame
 
 Decoder = Literal["opencv", "pyav"]
@@ -393,7 +394,26 @@ def iter_frames_pyav(
             skip.lose(log, expected, last)  # frames not out by the end: lost, unless skipped on purpose
 
 
+def iter_frames_images(
+    path: str,
+    wanted: set[int],
+    last: int,
+    img_size: int | None,
+    crop: TenCrop | None = None,
+    log: DecodeLog | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Same contract as :func:`iter_frames_opencv` for an image folder (:mod:`lit_extract.image_folder`):
+    missing and undecodable images are lost frames; only the wanted images are read."""
+    log = log if log is not None else DecodeLog()
+    yield from iter_images(path, wanted, last, lambda bgr: _convert(bgr, img_size, crop), log)
+
+
 FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}
+
+
+def frame_reader(path: str, decoder: Decoder) -> Any:
+    """The reader for ``path``: :func:`iter_frames_images` for a folder of images, else ``decoder``'s."""
+    return iter_frames_images if is_image_folder(path) else FRAME_READERS[decoder]
 
 
 @dataclass
@@ -517,8 +537,8 @@ def decode_clip_frames(
                     cache.pop(k, None)
             next_clip += 1
 
-    reader = FRAME_READERS[decoder]
-    options = {"yuv": True} if yuv and native and decoder == "pyav" and crop is None else {}
+    reader = frame_reader(path, decoder)
+    options = {"yuv": True} if yuv and native and reader is iter_frames_pyav and crop is None else {}
     for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size, crop, outcome.log, **options):
         outcome.frames_read += 1
         if native and zeros is None:

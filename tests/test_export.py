@@ -239,3 +239,12 @@ def test_test_video_without_annotation_line_is_refused_and_a_previous_export_kee
     assert exit_info.value.code == 2 and "\n" not in err
     assert err.startswith("error: ") and "Normal_Videos_003_x264" in err and "ann.txt" in err
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # nothing touched, no gt-ucf.npy
+
+
+def test_per_crop_test_csv_holds_the_crop_vadclip_evaluates_on_ucf_crime(run, tmp_path, capsys):
+    export(run, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
+    folder = (tmp_path / "features").resolve()
+    test_csv = pd.read_csv(tmp_path / "features" / "test.csv")
+    assert test_csv.values.tolist() == [[f"{folder}/Arson011_x264__5.npy", "Arson"],
+                                        [f"{folder}/Normal_Videos_003_x264__5.npy", "Normal"]]
+    assert "train.list: 50 crop files of 5 videos, the first 30 (3 anomalous videos x 10 crops) anomalous" in capsys.readouterr().out
