@@ -487,6 +487,8 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
         "transform": described["transform"],  # exact (CPU, notebook-identical) or device
         "crops": described.get("crops", 1),
         "resize_short": described.get("resize_short"),
+        "resize": described.get("resize"),  # WIDTHxHEIGHT before the crops, or None
+        "crop_order": described.get("crop_order"),  # None for one crop
         "index": described["index"],
         "decoder": str(getattr(data, "decoder", "opencv")),
     }
@@ -495,6 +497,7 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
         runs[encoder] = {
             "encoder": encoder, "weights": entry["weights"], "frames": clips["frames"], "img_size": clips["img_size"],
             "transform": clips["transform"], "crops": clips["crops"], "resize_short": clips["resize_short"],
+            "resize": clips["resize"], "crop_order": clips["crop_order"],
             "mean": [float(v) for v in entry["mean"]], "std": [float(v) for v in entry["std"]],
             "embedding_dim": int(entry["embedding_dim"]), "index": clips["index"], "decoder": clips["decoder"],
         }
