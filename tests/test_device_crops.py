@@ -192,3 +192,21 @@ def test_device_crop_embeddings_within_one_percent_of_the_exact_path(ramp_videos
     assert got.shape == expected.shape == (5, model.embedding_dim)
     relative = (got - expected).norm(dim=1) / expected.norm(dim=1)  # per crop
     assert float(relative.max()) < 0.01, (encoder, relative.tolist())
+
+
+def test_run_records_older_than_the_geometry_options_still_match_their_runs():
+    from pathlib import Path
+
+    from lit_extract.layout import RunRecord, differences
+
+    base = {"encoder": "r3d_18", "index": {"sha256": "abc"}, "frames": 8, "img_size": 16}
+    now_one = {**base, "transform": "exact", "crops": 1, "resize_short": None, "resize": None, "crop_order": None}
+    now_ten = {**now_one, "crops": 10, "resize_short": 24, "crop_order": "torchvision"}
+    before_crops = RunRecord(Path("run_r3d_18.json"), dict(base), {})  # written before --data.crops existed
+    before_geometry = RunRecord(Path("run_r3d_18.json"), {**base, "crops": 10, "resize_short": 24}, {})
+    assert differences(before_crops, now_one) == []
+    assert differences(before_geometry, now_ten) == []  # ten crops were in torchvision order
+    assert differences(before_geometry, {**now_ten, "crop_order": "i3d_extractor"}) == [
+        "crop_order: 'torchvision' there, 'i3d_extractor' now"]
+    assert differences(before_geometry, {**now_ten, "resize": "40x30", "resize_short": None}) == [
+        "resize_short: 24 there, None now", "resize: None there, '40x30' now"]
