@@ -3,7 +3,7 @@
 Per split ``s`` of encoder ``e``, inside ``output_dir`` (file names: :mod:`lit_extract.layout`):
 
 - ``emb_{e}_{s}.npy``   float16 (rows, D)  embeddings, row ``i`` = row ``i`` of split ``s`` in the index;
-  (rows, 10, D) with ten crops (``--data.crops 10``), crops in torchvision ``TenCrop`` order
+  (rows, crops, D) with five or ten crops (``--data.crops``), in ``--data.crop_order`` (lit_extract.crops)
 - ``y_{s}.npy``         int8    (rows,)    labels (``y_{e}_{s}.npy`` when other encoders in the folder saw other clips)
 - ``status_{s}.npy``    uint8   (rows,)    0 ok, 1 some frames repeated, 2 video unreadable (idem)
 - ``done_{e}_{s}.npy``  uint8   (rows,)    1 once the row's bytes above are on disk (``e``'s resume record)
