@@ -210,3 +210,21 @@ def test_run_records_older_than_the_geometry_options_still_match_their_runs():
         "crop_order: 'torchvision' there, 'i3d_extractor' now"]
     assert differences(before_geometry, {**now_ten, "resize": "40x30", "resize_short": None}) == [
         "resize_short: 24 there, None now", "resize: None there, '40x30' now"]
+
+
+def test_predict_on_the_device_path_writes_the_rows_of_the_exact_path_within_one_percent(ramp_videos, tmp_path):
+    from lit_extract.cli import main
+
+    rows = {}
+    for transform in ("exact", "device"):
+        out = tmp_path / transform
+        main(["predict", "--data.index_path", str(ramp_videos), "--data.splits", "[test]", "--data.frames", "4",
+              "--data.img_size", "32", "--data.crops", "10", "--data.resize", "48x40", "--data.crop_order",
+              "i3d_extractor", "--data.transform", transform, "--data.num_workers", "0", "--model.encoder", "r3d_18",
+              "--model.weights", "none", "--writer.output_dir", str(out), "--trainer.accelerator", "cpu",
+              "--trainer.enable_progress_bar", "false"])
+        rows[transform] = np.load(out / "emb_r3d_18_test.npy").astype(np.float32)  # rows 10 D
+    expected, got = rows["exact"], rows["device"]
+    assert got.shape == expected.shape == (6, 10, 512)
+    relative = np.linalg.norm(got - expected, axis=-1) / np.linalg.norm(expected, axis=-1)  # rows 10
+    assert relative.max() < 0.01, relative.max()
