@@ -8,7 +8,7 @@ opens a video once, decodes it in order and emits all of that video's clips from
 Batches are :class:`lit_extract.buffers.ClipBatch` dicts (pinned when on GPU)::
 
     {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
-                                        # (B, 10, C, T, H, W) with crops=10 (lit_extract.crops)
+                                        # (B, crops, C, T, H, W) with crops 5 or 10 (lit_extract.crops)
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
      "status": uint8 (B,),              # lit_extract.video.STATUS_*
@@ -23,6 +23,10 @@ sampled frames at native size, resized by the module on the device
      "sizes":  int64 (B, 2),            # h, w of each clip's video
      "colour": int64 (B, T), ...}       # 0; with decoder "pyav", YUV 4:2:0 frames are shipped as
                                         # their planes, converted on the device (lit_extract.yuv)
+
+With several crops the device path ships the same native-size frames; the data module cuts the
+crops when the batch reaches the device (:meth:`ClipDataModule.on_after_batch_transfer`), so
+``predict_step`` sees ``"clips"`` (B, crops, C, T, H, W) as from the CPU.
 
 Inside DataLoader workers, batch buffers are reused once the main process has released them
 (:mod:`lit_extract.buffers`).
@@ -48,7 +52,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lit_extract.buffers import BufferPool, ClipBatch
-from lit_extract.crops import CROPS, TenCrop
+from lit_extract.crops import CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
+from lit_extract.device_transform import crops_from_native
 from lit_extract.errors import LitExtractError
 from lit_extract.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.stopping import ignore_stop_signals
@@ -147,10 +152,11 @@ class VideoClipStream(IterableDataset):
         transform: Literal["exact", "device"] = "exact",
         crops: int = 1,
         resize_short: int = 256,
+        geometry: CropGeometry | None = None,
     ) -> None:
         self.shards = shards
         self.crops = crops
-        self.crop = TenCrop(resize_short, img_size) if crops == CROPS else None
+        self.crop = geometry or (TenCrop(resize_short, img_size) if crops == CROPS else None)
         self.labels = labels
         self.frames = frames
         self.img_size = img_size
@@ -183,7 +189,8 @@ class VideoClipStream(IterableDataset):
         for work in self._my_videos():
             outcome = VideoOutcome(work.path)
             clips = decode_clip_frames(
-                work.path, work.frame_ids, self.img_size, self.decoder, outcome, self.crop, native=native, yuv=native
+                work.path, work.frame_ids, self.img_size, self.decoder, outcome, None if native else self.crop,
+                native=native, yuv=native,  # native frames: the crops are cut on the device
             )
             for i, frames, clip_status in clips:
                 if batch.full:
@@ -324,14 +331,23 @@ class ClipDataModule(pl.LightningDataModule):
             reference notebook (cv2.resize). ``device``: the workers ship frames at native size and
             the resize runs on the GPU (same formula, other rounding: within 1% of ``exact`` in the
             embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default):
-            ``device`` on a CUDA device with one crop, else ``exact``. The choice is recorded in
+            ``device`` on a CUDA device, else ``exact``. The choice is recorded in
             run record and the manifest; a resumed run must keep it.
         crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
             resized so its shorter side is ``resize_short``, then the four corner and centre
             ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
-            :mod:`lit_extract.crops`). Clips become (10, C, T, H, W); each video is still decoded once.
-            Ten crops are made on the CPU (``transform`` exact).
-        resize_short: shorter side of the frame before the ten crops (``crops=10`` only; >= ``img_size``).
+            :mod:`lit_extract.crops`); ``5``: the four corners and the centre, no flips. Clips become
+            (crops, C, T, H, W); each video is still decoded once. With ``transform`` device the
+            resize and crops run on the device (:func:`lit_extract.device_transform.crops_from_native`).
+        resize_short: shorter side of the frame before the crops (``crops`` 5 or 10 without
+            ``resize``; >= ``img_size``).
+        resize: ``WIDTHxHEIGHT`` (e.g. ``340x256``, the I3D extractors'): every frame resized to
+            this fixed size before the crops, instead of ``resize_short`` (``crops`` 5 or 10 only).
+        crop_order: the order of the crops (:data:`lit_extract.crops.CROP_ORDERS`): ``torchvision``
+            (tl, tr, bl, br, centre), ``i3d_extractor`` (tl, tr, centre, bl, br: RTFM's I3D
+            ResNet-50 features) or ``centre_first`` (centre, tl, tr, bl, br: XD-Violence's five-crop
+            files); ten crops add the same five of the mirrored frame. ``auto`` (default):
+            ``torchvision`` for ten crops, ``centre_first`` for five.
     """
 
     def __init__(
@@ -345,8 +361,10 @@ class ClipDataModule(pl.LightningDataModule):
         decoder: Decoder = "opencv",
         on_error: OnError = "warn",
         transform: Transform = "auto",
-        crops: Literal[1, 10] = 1,
+        crops: Literal[1, 5, 10] = 1,
         resize_short: int = 256,
+        resize: str | None = None,
+        crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first"] = "auto",
     ) -> None:
         super().__init__()
         # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
@@ -361,12 +379,7 @@ class ClipDataModule(pl.LightningDataModule):
             raise LitExtractError(f"--data.num_workers must be >= 0, got {num_workers}")
         if transform not in ("auto", "exact", "device"):
             raise LitExtractError(f"--data.transform {transform!r}: choose auto, exact or device")
-        if crops not in (1, CROPS):
-            raise LitExtractError(f"--data.crops must be 1 or {CROPS}, got {crops}")
-        if crops == CROPS and resize_short < img_size:
-            raise LitExtractError(f"--data.resize_short ({resize_short}) must be >= --data.img_size ({img_size})")
-        if crops == CROPS and transform == "device":
-            raise LitExtractError("--data.crops 10 is made on the CPU: pass --data.transform exact (or auto)")
+        self.geometry = crop_geometry(crops, img_size, resize_short, resize, crop_order)
         if decoder == "pyav":
             import_pyav()  # here, before the workers fork: they inherit it (and a missing PyAV is named now)
         self.save_hyperparameters()
@@ -377,6 +390,7 @@ class ClipDataModule(pl.LightningDataModule):
         self.decoder, self.on_error = decoder, on_error
         self.transform = transform
         self.crops, self.resize_short = crops, resize_short
+        self.resize, self.crop_order = resize, crop_order
         self.rows: dict[str, pd.DataFrame] = {}
         self.pending: dict[str, np.ndarray] = {}
         self.index_sha256: str | None = None
@@ -399,12 +413,12 @@ class ClipDataModule(pl.LightningDataModule):
         self.pending[split] = ~np.asarray(done, bool)
 
     def resolved_transform(self) -> Literal["exact", "device"]:
-        """``transform`` with ``auto`` resolved: ``device`` when the trainer runs on CUDA (one crop), else ``exact``."""
+        """``transform`` with ``auto`` resolved: ``device`` when the trainer runs on CUDA, else ``exact``."""
         if self.transform != "auto":
             return self.transform
         trainer = self.trainer
         on_cuda = trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return "device" if on_cuda and self.crops == 1 else "exact"
+        return "device" if on_cuda else "exact"
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -418,7 +432,7 @@ class ClipDataModule(pl.LightningDataModule):
         labels = self.rows[split]["y"].to_numpy(np.int64)
         return VideoClipStream(
             shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error,
-            self.resolved_transform(), self.crops, self.resize_short,
+            self.resolved_transform(), self.crops, self.resize_short, geometry=self.geometry,
         )
 
     def predict_dataloader(self) -> list[DataLoader]:
@@ -451,6 +465,16 @@ class ClipDataModule(pl.LightningDataModule):
             return batch.replace(**{key: batch[key].to(device, non_blocking=True)})
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A device-path batch of several crops, now on the device: its frames become ``"clips"``
+        uint8 (B, crops, C, T, H, W), resized and cut there (:func:`lit_extract.device_transform.crops_from_native`)."""
+        if isinstance(batch, ClipBatch) and "frames" in batch and self.geometry is not None:
+            clips = crops_from_native(batch["frames"], batch["sizes"], self.geometry, batch.get("colour"))
+            batch = batch.replace(clips=clips)
+            for key in ("frames", "sizes", "colour"):
+                batch.pop(key, None)
+        return batch
+
     def describe(self) -> dict[str, object]:
         """What defines the clips (for the manifest and for checking a resumed run)."""
         return {
@@ -459,6 +483,33 @@ class ClipDataModule(pl.LightningDataModule):
             "img_size": self.img_size,
             "transform": self.resolved_transform(),
             "crops": self.crops,
-            "resize_short": self.resize_short if self.crops == CROPS else None,  # unused by one crop
+            "resize_short": self.resize_short if self.geometry and not self.geometry.resize else None,  # else unused
+            "resize": self.resize and "{}x{}".format(*self.geometry.resize),  # WIDTHxHEIGHT, or None
+            "crop_order": self.geometry and self.geometry.order,  # None for one crop
             "splits": self.split_sizes(),
         }
+
+
+def crop_geometry(
+    crops: int, img_size: int, resize_short: int, resize: str | None, crop_order: str
+) -> CropGeometry | None:
+    """The :class:`CropGeometry` of ``--data.crops 5`` / ``10`` (None for one crop), the flags checked:
+    a bad value raises one :class:`LitExtractError` line naming the flag."""
+    if crops not in CROP_COUNTS:
+        raise LitExtractError(f"--data.crops must be one of {', '.join(map(str, CROP_COUNTS))}, got {crops}")
+    if crop_order != "auto" and crop_order not in CROP_ORDERS:
+        raise LitExtractError(f"--data.crop_order {crop_order!r}: choose auto, {', '.join(CROP_ORDERS)}")
+    if crops == 1:
+        if resize is not None or crop_order != "auto":
+            raise LitExtractError("--data.resize and --data.crop_order shape crops: use them with --data.crops 5 or 10")
+        return None
+    try:
+        size = None if resize is None else parse_size(resize)
+    except ValueError as exc:
+        raise LitExtractError(f"--data.resize {exc}") from None
+    if size is None and resize_short < img_size:
+        raise LitExtractError(f"--data.resize_short ({resize_short}) must be >= --data.img_size ({img_size})")
+    if size is not None and min(size) < img_size:
+        raise LitExtractError(f"--data.resize {resize}: both sides must be >= --data.img_size ({img_size})")
+    order = default_order(crops) if crop_order == "auto" else crop_order
+    return CropGeometry(crops, img_size, resize_short, size, order)

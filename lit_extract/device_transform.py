@@ -16,6 +16,14 @@ With ``--data.decoder pyav`` the workers do not convert colours either: frames i
 arrive as the decoder's planes and are converted here by a table of the decoder's own conversion,
 bit for bit (:mod:`lit_extract.yuv`), so the clips equal those made from RGB frames.
 
+Several crops (``--data.crops 5`` / ``10``, :func:`crops_from_native`): the workers ship the same
+native-size frames; here each frame is resized to the crop geometry's size (its shorter side, or a
+fixed ``--data.resize``) by the same formula, and the crops (and, for ten, the crops of the
+mirrored frame) are cut from it: the boxes of :class:`lit_extract.crops.CropGeometry`, so the crops
+are the exact path's crops within the resize's rounding. The data module does it when a batch
+reaches the device (``ClipDataModule.on_after_batch_transfer``), so ``predict_step`` receives
+(B, crops, C, T, H, W) clips as from the exact path.
+
 Batch layout (made by :class:`lit_extract.data.VideoClipStream`)::
 
     frames  uint8 (B, T, S)   per frame: its R, G, B planes (3, h, w), or its packed Y, U, V planes
@@ -30,14 +38,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lit_extract.crops import CropGeometry
 from lit_extract.yuv import RGB, yuv420_to_rgb
 
 
 def resize_bilinear(images: torch.Tensor, img_size: int) -> torch.Tensor:
     """float (N, C, H, W) -> float (N, C, img_size, img_size): cv2.INTER_LINEAR's formula, rounded."""
-    if images.shape[-2:] == (img_size, img_size):
+    return resize_bilinear_to(images, img_size, img_size)
+
+
+def resize_bilinear_to(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """float (N, C, H, W) -> float (N, C, height, width): cv2.INTER_LINEAR's formula, rounded."""
+    if images.shape[-2:] == (height, width):
         return images
-    resized = F.interpolate(images, size=(img_size, img_size), mode="bilinear", align_corners=False, antialias=False)
+    resized = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False, antialias=False)
     return resized.round_().clamp_(0.0, 255.0)
 
 
@@ -75,3 +89,32 @@ def clips_from_native(
         resized = resize_bilinear(rgb.float(), img_size)
         out[members.to(frames.device)] = resized.view(len(members), length, 3, img_size, img_size)
     return out.permute(0, 2, 1, 3, 4)  # B T C H W -> B C T H W
+
+
+def crops_from_native(
+    frames: torch.Tensor, sizes: torch.Tensor, geometry: CropGeometry, colour: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A device-path batch -> uint8 RGB crops (B, crops, 3, T, img_size, img_size) on ``frames``' device.
+
+    The inputs are :func:`clips_from_native`'s. Each frame is resized to
+    ``geometry.resized_shape(h, w)`` (cv2.INTER_LINEAR's formula, rounded to whole grey levels) and
+    cut into ``geometry.boxes(h, w)``; a flipped box is cut from the horizontally mirrored frame.
+    """
+    batch, length = frames.shape[:2]
+    size = geometry.img_size
+    out = torch.empty((batch, geometry.crops, 3, length, size, size), dtype=torch.uint8, device=frames.device)
+    sizes = sizes.cpu()
+    colour = torch.zeros((batch, length), dtype=torch.int64) if colour is None else colour.cpu()
+    for height, width in torch.unique(sizes, dim=0).tolist():
+        members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten()
+        planes = frames[members.to(frames.device), :, : 3 * height * width].flatten(0, 1)  # (B' T) S
+        rgb = frames_to_rgb(planes, height, width, colour[members].flatten())  # (B' T) C H W
+        resized = resize_bilinear_to(rgb.float(), *geometry.resized_shape(height, width)).to(torch.uint8)
+        images = (resized, resized.flip(-1) if geometry.crops == 10 else None)  # the frame; its mirror for flipped boxes
+        crops = torch.stack(
+            [images[flipped][:, :, top : top + size, left : left + size] for top, left, flipped in geometry.boxes(height, width)],
+            dim=1,
+        )  # (B' T) crops C S S
+        crops = crops.view(len(members), length, geometry.crops, 3, size, size)  # B' T crops C S S
+        out[members.to(frames.device)] = crops.permute(0, 2, 3, 1, 4, 5)  # -> B' crops C T S S
+    return out

@@ -39,7 +39,15 @@ SHARED_TEMPLATES = {key: split_file_names("{encoder}", "{split}")[key] for key i
 CLIP_KEYS = ("frames", "img_size", "decoder")  # with the index: what fixes labels and statuses
 OUTPUT_PATTERNS = ("emb_*.npy", "y_*.npy", "status_*.npy", "done_*.npy", "manifest_*.json")
 # Run settings added after records were first written, with the value every earlier run had.
-ADDED_LATER = {"transform": "exact", "crops": 1, "resize_short": None}
+ADDED_LATER = {"transform": "exact", "crops": 1, "resize_short": None, "resize": None, "crop_order": None}
+
+
+def earlier_settings(identity: dict[str, Any]) -> dict[str, Any]:
+    """:data:`ADDED_LATER` for a record written before them: ten crops were always in torchvision order."""
+    settings = dict(ADDED_LATER)
+    if identity.get("crops", 1) != 1:
+        settings["crop_order"] = "torchvision"
+    return settings
 
 
 def run_record_path(directory: Path, encoder: str) -> Path:
@@ -125,9 +133,9 @@ def differences(record: RunRecord, identity: dict[str, Any]) -> list[str]:
 
     The index is compared by content (sha256: a moved CSV is the same index). A legacy record is
     compared on the keys it has (it predates ``decoder``); settings added since take the value
-    every run had before them (:data:`ADDED_LATER`).
+    every run had before them (:func:`earlier_settings`).
     """
-    old = {**ADDED_LATER, **record.identity}
+    old = {**earlier_settings(record.identity), **record.identity}
     keys = [key for key in identity if not record.legacy or key in old]
     differing = []
     for key in keys:

@@ -6,6 +6,7 @@ under ``splits.<split>.files`` are relative to the manifest's folder. Layout::
 
     {"complete": true, "created_at": "...", "encoder": "swin3d_t", "weights": "DEFAULT",
      "frames": 8, "img_size": 224, "crops": 1, "resize_short": null, "batch_size": 16, "mean": [...], "std": [...],
+     "resize": null, "crop_order": null,
      "embedding_dim": 768, "dtype": "float16",
      "index": {"path": "/abs/index_clips.csv", "sha256": "..."},
      "splits": {"train": {"rows": 106527,
@@ -114,7 +115,7 @@ def load_run_index(path: str | Path, manifest: dict[str, Any]) -> pd.DataFrame:
 class SplitArrays:
     """One split's outputs, memory-mapped read-only.
 
-    ``embeddings``: (rows, D) float16, or (rows, crops, D) when the run has ``crops`` 10; ``labels``: (rows,) int8; ``status``: (rows,) uint8
+    ``embeddings``: (rows, D) float16, or (rows, crops, D) when the run has ``crops`` 5 or 10; ``labels``: (rows,) int8; ``status``: (rows,) uint8
     (see ``STATUS_NAMES``); ``done``: (rows,) uint8, 1 where the row is final.
     """
 

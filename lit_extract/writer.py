@@ -3,7 +3,7 @@
 Per split ``s`` of encoder ``e``, inside ``output_dir`` (file names: :mod:`lit_extract.layout`):
 
 - ``emb_{e}_{s}.npy``   float16 (rows, D)  embeddings, row ``i`` = row ``i`` of split ``s`` in the index;
-  (rows, 10, D) with ten crops (``--data.crops 10``), crops in torchvision ``TenCrop`` order
+  (rows, crops, D) with five or ten crops (``--data.crops``), in ``--data.crop_order`` (lit_extract.crops)
 - ``y_{s}.npy``         int8    (rows,)    labels (``y_{e}_{s}.npy`` when other encoders in the folder saw other clips)
 - ``status_{s}.npy``    uint8   (rows,)    0 ok, 1 some frames repeated, 2 video unreadable (idem)
 - ``done_{e}_{s}.npy``  uint8   (rows,)    1 once the row's bytes above are on disk (``e``'s resume record)
@@ -540,6 +540,8 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
         "transform": described["transform"],  # exact (CPU, notebook-identical) or device
         "crops": described.get("crops", 1),
         "resize_short": described.get("resize_short"),
+        "resize": described.get("resize"),  # WIDTHxHEIGHT before the crops, or None
+        "crop_order": described.get("crop_order"),  # None for one crop
         "index": described["index"],
         "decoder": str(getattr(data, "decoder", "opencv")),
     }
@@ -548,6 +550,7 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
         runs[encoder] = {
             "encoder": encoder, "weights": entry["weights"], "frames": clips["frames"], "img_size": clips["img_size"],
             "transform": clips["transform"], "crops": clips["crops"], "resize_short": clips["resize_short"],
+            "resize": clips["resize"], "crop_order": clips["crop_order"],
             "mean": [float(v) for v in entry["mean"]], "std": [float(v) for v in entry["std"]],
             "embedding_dim": int(entry["embedding_dim"]), "index": clips["index"], "decoder": clips["decoder"],
         }
