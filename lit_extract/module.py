@@ -149,13 +149,15 @@ class FrozenVideoEncoder(pl.LightningModule):
         weights_by_name = weights_per_encoder(names, weights)
         for name in names:  # every encoder's clip requirement, before any weights are loaded
             check_clip(name, frames=frames, img_size=img_size)
-        self.members = nn.ModuleDict({
-            name: NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
+        # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
+        self.members = nn.ModuleList(
+            NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
             for name in names
-        })
+        )
+        self._position = {name: position for position, name in enumerate(names)}
         self.returns_dict = not isinstance(encoder, str)
         self.active: list[str] = list(names)  # encoders predict_step runs (the writer drops finished ones)
-        first = self.members[names[0]]
+        first = self.member(names[0])
         # The first encoder's attributes, under the names a single-encoder module has always had.
         self.encoder_name, self.weights, self.embedding_dim = first.name, first.weights, first.embedding_dim
         self.mean_used, self.std_used = first.mean_used, first.std_used
@@ -164,12 +166,16 @@ class FrozenVideoEncoder(pl.LightningModule):
     @property
     def encoder_names(self) -> list[str]:
         """The encoders, in ``--model.encoder`` order."""
-        return list(self.members)
+        return list(self._position)
+
+    def member(self, name: str) -> NormalizedEncoder:
+        """The encoder called ``name`` with its normalization."""
+        return self.members[self._position[name]]
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Per encoder: what produced its numbers (name, weights, mean/std, D), for its run record."""
         described = {}
-        for name, member in self.members.items():
+        for name, member in zip(self.encoder_names, self.members):
             mean, std = member.normalization
             described[name] = {"encoder": name, "weights": str(member.weights), "mean": mean, "std": std,
                                "embedding_dim": int(member.embedding_dim)}
@@ -181,7 +187,7 @@ class FrozenVideoEncoder(pl.LightningModule):
 
     def normalize(self, clips: torch.Tensor) -> torch.Tensor:
         """The first encoder's normalization: uint8 (B, C, T, H, W) -> float32 ``(x / 255 - mean) / std``."""
-        return self.members[self.encoder_name].normalize(clips)
+        return self.member(self.encoder_name).normalize(clips)
 
     def embed(self, clips: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """uint8 or float (B, C, T, H, W) clips -> ``{name: (B, D_name)}`` for ``names`` (default: all).
@@ -192,7 +198,7 @@ class FrozenVideoEncoder(pl.LightningModule):
         normalized: dict[tuple, torch.Tensor] = {}
         embeddings = {}
         for name in self.encoder_names if names is None else names:
-            member = self.members[name]
+            member = self.member(name)
             x = clips
             if clips.dtype == torch.uint8:
                 key = (*member.normalization[0], *member.normalization[1], member.channels_last)
