@@ -31,7 +31,6 @@ last: an export that stopped half-way has no lists.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.atomic import save_npy_atomic, write_text_atomic
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import split_rows
 from lit_extract.manifest import load_run_index, open_split, read_manifest
@@ -236,30 +236,6 @@ def make_folder(out: Path) -> None:
         raise LitExtractError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
     if not os.access(out, os.W_OK):
         raise LitExtractError(f"{out}: output folder can't be written; choose another --out")
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temp file next to ``path``, then rename: readers see no partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file next to ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summary(result: ExportResult) -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.atomic import atomic_path
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import COLUMNS, SPLITS, line_numbers, load_index, resolve_path
 
@@ -385,7 +386,8 @@ def probe_videos(
     skipped: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(probe_video, path, exact_frames=exact_frames): path for path in paths}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video", disable=not progress):
+        for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video",
+                           disable=None if progress else True):  # None: no bar when stderr is not a terminal
             path = futures[future]
             try:
                 infos[path] = future.result()
@@ -498,7 +500,8 @@ def build_index(
     infos, skipped = probe_videos([v.path for v in videos], exact_frames=exact_frames, workers=workers, progress=progress)
     skipped_table = pd.DataFrame(sorted((str(p), reason) for p, reason in skipped.items()), columns=list(SKIPPED_COLUMNS))
     sidecar = skipped_csv_path(out_path)
-    skipped_table.to_csv(sidecar, index=False)
+    with atomic_path(sidecar) as tmp:
+        skipped_table.to_csv(tmp, index=False)
     readable = [v for v in videos if v.path in infos]
     damaged = [(video.path, infos[video.path]) for video in readable if infos[video.path].damaged]
     for path, info in damaged:  # in index order, after the progress bar
