@@ -28,6 +28,7 @@ from lit_extract.data import ClipDataModule
 from lit_extract.encoders import encoder_names
 from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.module import FrozenVideoEncoder
+from lit_extract.preflight import check_predict_inputs
 from lit_extract.probe import (
     EmbeddingDataModule,
     LinearProbe,
@@ -166,6 +167,10 @@ class ExtractCLI(ProjectCLI):
         parser.link_arguments("data.frames", "model.frames")
         parser.link_arguments("data.img_size", "model.img_size")
         set_help(parser, "model.encoder", f"One of: {', '.join(encoder_names())}.", append=True)
+
+    def before_instantiate_classes(self) -> None:
+        """Check the index, the settings and the output folder before the encoder may download weights."""
+        check_predict_inputs(self.config)
 
     def progress_bar(self) -> Callback | None:
         return ClipProgressBar()
