@@ -116,10 +116,11 @@ class ProgressLog(Callback):
         self.split = -1  # dataloader index of the split being extracted
         self.clips = 0
         self.printed_percent = 0
-        self.started = 0.0
+        self.started = self.last_batch_end = 0.0
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.split = -1
+        self.last_batch_end = time.perf_counter()  # a split's clock starts when the previous one ended
 
     def on_predict_batch_end(
         self,
@@ -132,21 +133,22 @@ class ProgressLog(Callback):
     ) -> None:
         if dataloader_idx != self.split:
             self.split, self.clips, self.printed_percent = dataloader_idx, 0, 0
-            self.started = time.perf_counter()
+            self.started = self.last_batch_end
+        self.last_batch_end = time.perf_counter()
         self.clips += len(batch["rows"])
         total = trainer.num_predict_batches[dataloader_idx]
         done = batch_idx + 1
         percent = 100 if not math.isfinite(total) or done >= total else 100 * done // total
-        step = percent // self.every_percent * self.every_percent if percent < 100 else 100
+        step = percent // self.every_percent * self.every_percent
         if step <= self.printed_percent or not trainer.is_global_zero:
             return
         self.printed_percent = step
         splits = getattr(trainer.datamodule, "splits", None)
         name = splits[dataloader_idx] if splits else dataloader_idx
-        seconds = time.perf_counter() - self.started
+        seconds = self.last_batch_end - self.started
         rate = f", {self.clips / seconds:.1f} clips/s" if seconds > 0 else ""
         of_total = f"/{int(total)}" if math.isfinite(total) else ""
-        print(f"Extracting {name}: {step}% ({done}{of_total} batches, {self.clips} clips, {seconds:.0f} s{rate})",
+        print(f"Extracting {name}: {percent}% ({done}{of_total} batches, {self.clips} clips, {seconds:.0f} s{rate})",
               flush=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
