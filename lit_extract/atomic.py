@@ -76,7 +76,8 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as indented JSON to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(payload, indent=2))
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
 
 
 def save_figure_atomic(figure: Any, path: str | Path, **savefig_kwargs: Any) -> None:
