@@ -383,8 +383,9 @@ def plot_embeddings(path: str | Path, out_png: str | Path, *, sample: int = 5000
     for label in np.unique(y):
         mask = y == label
         axes.scatter(coords[mask, 0], coords[mask, 1], s=6, alpha=0.6, label=f"y={label} (n={int(mask.sum())})")
-    encoder = read_manifest(path, require_complete=False).get("encoder", "?")
-    axes.set_title(f"{encoder}: PCA of {x.shape[0]} embeddings (seed {seed})")
+    described = read_manifest(path, require_complete=False)
+    splits = ", ".join(described.get("splits", {}))
+    axes.set_title(f"{described.get('encoder', '?')}: PCA of {x.shape[0]} embeddings of the {splits} splits (seed {seed})")
     axes.set_xlabel(f"PC1 ({explained[0]:.1%} of variance)")
     axes.set_ylabel(f"PC2 ({explained[1]:.1%} of variance)")
     axes.legend(markerscale=3)
