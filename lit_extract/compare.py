@@ -43,6 +43,7 @@ from lit_extract.errors import LitExtractError
 from lit_extract.index import split_rows
 from lit_extract.manifest import load_run_index, open_split, read_manifest
 from lit_extract.metrics import frame_level, read_annotations
+from lit_extract.preflight import check_writable_folder
 from lit_extract.roc_plot import Curve, roc_figure
 
 # probe CLI arguments -> the probe's run folder (``lit_extract.cli.run_probe("probe", args)``)
@@ -189,6 +190,7 @@ def compare_encoders(
     if annotations is not None and not Path(annotations).is_file():
         raise LitExtractError(f"{annotations}: annotation file not found (--annotations)")
     out = Path(out)
+    check_writable_folder(out, "--out")  # before the probes, not after them
     out.mkdir(parents=True, exist_ok=True)
     results = [probe_encoder(manifest, out, probe, config, annotations) for manifest in manifests]
     table = results_frame(results, frame_level=annotations is not None)

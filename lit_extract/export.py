@@ -24,8 +24,8 @@ Those methods assume back-to-back snippets: each video's clips must start at fra
 ``clip_len`` frames long, follow each other without gap or overlap (stride = clip length) and
 cover every full snippet of the video (``python -m lit_extract index --clip-len 16 --stride 16``
 makes such an index). Anything else, rows not done, or a test video without an annotation line is
-refused before anything is written. Files are written atomically (temp file + rename), the lists
-last: an export that stopped half-way has no lists.
+refused before anything is written. Files are written atomically (temp file + rename, with the
+umask's mode: :mod:`lit_extract.atomic`), the lists last: an export that stopped half-way has no lists.
 """
 
 from __future__ import annotations

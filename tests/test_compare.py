@@ -176,3 +176,12 @@ def test_encoders_from_different_indexes_are_refused(tmp_path):
         (tmp_path / f"manifest_{name}.json").write_text(json.dumps({"complete": True, "index": {"sha256": sha}}))
     with pytest.raises(LitExtractError, match="different indexes"):
         find_manifests(tmp_path)
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_probe(extracted, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(extracted), "--out", str(tmp_path / "a_file/compare")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'a_file'}: not a folder, so {tmp_path / 'a_file/compare'} can't be the output folder; choose another --out"
