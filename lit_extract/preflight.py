@@ -55,7 +55,7 @@ def check_writable_folder(folder: Path, flag: str) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise LitExtractError(f"{existing}: not a folder, so {folder} can't be the output folder; choose another {flag}")
+        raise LitExtractError(f"{folder}: output folder can't be written ({existing} is not a folder); choose another {flag}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise LitExtractError(f"{folder}: output folder can't be written ({existing} is not writable); choose another {flag}")
 

@@ -184,4 +184,5 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_probe(extrac
         main(["compare", str(extracted), "--out", str(tmp_path / "a_file/compare")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {tmp_path / 'a_file'}: not a folder, so {tmp_path / 'a_file/compare'} can't be the output folder; choose another --out"
+    assert err == (f"error: {tmp_path / 'a_file/compare'}: output folder can't be written ({tmp_path / 'a_file'} "
+                   "is not a folder); choose another --out")

@@ -74,7 +74,8 @@ def test_a_bad_data_setting_is_reported_before_the_default_weights_are_downloade
 def test_an_output_folder_that_cannot_be_made_is_reported_before_the_weights_are_downloaded(index, tmp_path, offline, capsys):
     (tmp_path / "a_file").write_text("")
     error = predict_error(capsys, "--data.index_path", str(index), "--writer.output_dir", str(tmp_path / "a_file/out"))
-    assert error.startswith(f"error: {tmp_path / 'a_file'}: not a folder") and "--writer.output_dir" in error
+    assert error.startswith(f"error: {tmp_path / 'a_file/out'}: output folder can't be written ({tmp_path / 'a_file'} is not a folder)")
+    assert "--writer.output_dir" in error
     assert offline == []
 
 
