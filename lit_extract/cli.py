@@ -167,6 +167,7 @@ def run_index(args: list[str]) -> None:
     from lit_extract.errors import first_few
     from lit_extract.index import video_clip_summary
     from lit_extract.scan import build_index
+    from lit_extract.val_split import val_split_report
 
     doc = docstring_parser.parse(build_index.__doc__ or "")
     helps = {param.arg_name: param.description for param in doc.params}
@@ -192,6 +193,10 @@ def run_index(args: list[str]) -> None:
     if result.val_from_input and val_fraction_given:
         print(f"note: --val-fraction {config['val_fraction']} ignored: the input already has a val split, kept as is",
               file=sys.stderr)
+    statement, note = val_split_report(index, config["val_fraction"], from_input=result.val_from_input)
+    print(statement)
+    if note is not None:
+        print(note, file=sys.stderr)
     if not result.skipped.empty:
         reasons = [f"{row.path} ({row.reason})" for row in result.skipped.itertuples()]
         print(

@@ -19,9 +19,11 @@ probe_s         wall seconds of the probe (fit + test)
 ==============  ===============================================================
 
 Outputs in ``--out``: ``compare.csv``, ``compare.md``, ``roc_test.png`` (the test ROC curves of
-all encoders on one plot) and each encoder's probe run (``<stem>/lightning_logs/version_N``:
-metrics.json, scores_test.npy, checkpoint; ``<stem>``: the encoder's
-:func:`~lit_extract.file_stem.file_stem`, its name where that is safe in file names).
+all encoders overlaid: clip level, and frame level beside it with ``--annotations``) and each
+encoder's probe run (``<stem>/lightning_logs/version_N``: metrics.json, scores_test.npy,
+roc_test.png, checkpoint, and ``probe.log``, what the probe printed: the command itself prints
+only the table and the paths; ``<stem>``: the encoder's :func:`~lit_extract.file_stem.file_stem`,
+its name where that is safe in file names).
 """
 
 from __future__ import annotations
@@ -35,12 +37,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torchmetrics.functional.classification import binary_roc
 
+from lit_extract.atomic import atomic_path, save_figure_atomic, write_text_atomic
+from lit_extract.captured_output import captured_output
 from lit_extract.errors import LitExtractError
 from lit_extract.file_stem import file_stem
-from lit_extract.manifest import open_split, read_manifest
+from lit_extract.index import split_rows
+from lit_extract.manifest import load_run_index, open_split, read_manifest
+from lit_extract.metrics import frame_level, read_frame_truth
+from lit_extract.preflight import check_writable_folder
+from lit_extract.roc_plot import Curve, roc_figure
 
 # probe CLI arguments -> the probe's run folder (``lit_extract.cli.run_probe("probe", args)``)
 ProbeRunner = Callable[[list[str]], str]
@@ -51,7 +57,8 @@ METRIC_COLUMNS = {"clip_auroc": "test_auroc", "ap": "test_ap", "video_auroc": "t
 
 @dataclass(frozen=True)
 class EncoderResult:
-    """One encoder's probe: its test metrics (``metrics.json``), test scores and labels, time."""
+    """One encoder's probe: its test metrics (``metrics.json``), test scores and labels, time, and
+    with annotations the frame-level ``(scores, labels)`` of the test videos."""
 
     encoder: str
     dim: int
@@ -60,6 +67,7 @@ class EncoderResult:
     labels: np.ndarray  # (test rows,) int: 0/1
     seconds: float
     run_dir: Path
+    frames: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def find_manifests(folder: str | Path) -> list[Path]:
@@ -80,24 +88,36 @@ def find_manifests(folder: str | Path) -> list[Path]:
 
 
 def probe_encoder(manifest: Path, out: Path, probe: ProbeRunner, config: str, annotations: str | None) -> EncoderResult:
-    """Run ``probe`` on ``manifest`` into ``out/<encoder stem>`` and read back what it wrote."""
+    """Run ``probe`` on ``manifest`` into ``out/<encoder stem>`` and read back what it wrote.
+
+    What the probe prints (progress, Lightning's messages, its results table) goes to
+    ``probe.log`` in its run folder, not to the terminal.
+    """
     described = read_manifest(manifest)
     encoder = described["encoder"]
     args = ["--config", str(config), "--data.manifest", str(manifest), "--trainer.default_root_dir", str(out / file_stem(encoder))]
     if annotations is not None:
         args += ["--data.annotations", str(annotations)]
+    (out / file_stem(encoder)).mkdir(parents=True, exist_ok=True)
+    log = out / file_stem(encoder) / "probe.log"
     started = time.perf_counter()
-    run_dir = Path(probe(args))
+    with captured_output(log):
+        run_dir = Path(probe(args))
     seconds = time.perf_counter() - started
+    log.replace(run_dir / log.name)
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     scores = np.load(run_dir / "scores_test.npy")
     if scores.ndim != 1:
         raise LitExtractError(f"{config}: compare needs the binary target y (--data.target y); got class scores")
     labels = np.asarray(open_split(manifest, "test", described).labels, dtype=np.int64)
+    frames = None
+    if annotations is not None:
+        rows = split_rows(load_run_index(manifest, described), "test")
+        frames = frame_level(scores, rows, read_frame_truth(annotations))
     return EncoderResult(
         encoder=encoder, dim=int(described["embedding_dim"]),
         metrics={name: math.nan if value is None else float(value) for name, value in metrics.items()},
-        scores=scores, labels=labels, seconds=seconds, run_dir=run_dir,
+        scores=scores, labels=labels, seconds=seconds, run_dir=run_dir, frames=frames,
     )
 
 
@@ -136,25 +156,24 @@ def _formatters(table: pd.DataFrame) -> dict[str, Callable[[float], str]]:
     return formatters
 
 
-def plot_roc_curves(path: Path, results: Sequence[EncoderResult]) -> None:
-    """Overlay the test ROC curves of all encoders in one PNG (Agg canvas, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def roc_curves_figure(results: Sequence[EncoderResult]):  # -> matplotlib.figure.Figure
+    """The test ROC curves of all encoders overlaid: a clip-level panel, and a frame-level one
+    beside it when the results carry frame-level scores; titled with the encoders and the split."""
+    def auroc(result: EncoderResult, key: str) -> float:
+        return result.metrics.get(key, math.nan)
 
-    figure = Figure(figsize=(5.5, 5))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for r in results:
-        if r.labels.min(initial=0) == r.labels.max(initial=0):
-            continue  # one class only: no ROC curve
-        fpr, tpr, _ = binary_roc(torch.as_tensor(r.scores), torch.as_tensor(r.labels))
-        axes.plot(fpr.numpy(), tpr.numpy(), label=f"{r.encoder} (AUROC {r.metrics.get('test_auroc', math.nan):.3f})")
-    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
-             title="test clips: one linear probe per encoder")
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    panels = {"clip level": [Curve(f"{r.encoder} (AUROC {auroc(r, 'test_auroc'):.3f})", r.scores, r.labels)
+                             for r in results]}
+    if any(r.frames is not None for r in results):
+        panels["frame level"] = [Curve(f"{r.encoder} (AUROC {auroc(r, 'test_frame_auroc'):.3f})", *r.frames)
+                                 for r in results if r.frames is not None]
+    names = ", ".join(r.encoder for r in results)
+    return roc_figure(f"ROC on the test split, one linear probe per encoder ({names})", panels)
+
+
+def plot_roc_curves(path: Path, results: Sequence[EncoderResult]) -> None:
+    """Save :func:`roc_curves_figure` as a PNG."""
+    save_figure_atomic(roc_curves_figure(results), path, dpi=120)
 
 
 def compare_encoders(
@@ -173,11 +192,13 @@ def compare_encoders(
     if annotations is not None and not Path(annotations).exists():
         raise LitExtractError(f"{annotations}: annotation file not found (--annotations)")
     out = Path(out)
+    check_writable_folder(out, "--out")  # before the probes, not after them
     out.mkdir(parents=True, exist_ok=True)
     results = [probe_encoder(manifest, out, probe, config, annotations) for manifest in manifests]
     table = results_frame(results, frame_level=annotations is not None)
     paths = [out / "compare.csv", out / "compare.md", out / "roc_test.png"]
-    table.to_csv(paths[0], index=False)
-    paths[1].write_text(markdown_table(table), encoding="utf-8")
+    with atomic_path(paths[0]) as tmp:
+        table.to_csv(tmp, index=False)
+    write_text_atomic(paths[1], markdown_table(table))
     plot_roc_curves(paths[2], results)
     return table, paths

@@ -315,7 +315,9 @@ class ClipDataModule(pl.LightningDataModule):
 
     Args:
         index_path: the index CSV (see :mod:`lit_extract.index`).
-        splits: which splits to extract, in this order (dataloader ``i`` = ``splits[i]``).
+        splits: which splits to extract, in this order (dataloader ``i`` = ``splits[i]``); each
+            must have rows in the index. Default: train, val, test, those the index has (a warning
+            names the ones it lacks, e.g. no val split).
         frames: T, frames sampled per clip.
         img_size: frames are resized to ``img_size x img_size``.
         batch_size: clips per batch.
@@ -353,7 +355,7 @@ class ClipDataModule(pl.LightningDataModule):
     def __init__(
         self,
         index_path: str = "processed/index_clips.csv",
-        splits: list[str] = list(SPLITS),
+        splits: list[str] | None = None,
         frames: int = 8,
         img_size: int = 224,
         batch_size: int = 16,
@@ -369,6 +371,8 @@ class ClipDataModule(pl.LightningDataModule):
         super().__init__()
         # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
         self.allow_zero_length_dataloader_with_multiple_devices = True
+        self.splits_given = splits is not None
+        splits = list(SPLITS) if splits is None else list(splits)
         unknown = [s for s in splits if s not in SPLITS]
         if unknown or not splits or len(set(splits)) != len(splits):
             raise LitExtractError(f"--data.splits {list(splits)}: give distinct names from {', '.join(SPLITS)}")
@@ -400,9 +404,24 @@ class ClipDataModule(pl.LightningDataModule):
         if self.rows:
             return
         index = load_index(self.index_path)
+        self.splits, missing = self.resolve_splits(index)
+        if missing and (self.trainer is None or self.trainer.is_global_zero):
+            log.warning(f"{self.index_path} has no {' or '.join(missing)} rows; extracting {', '.join(self.splits)} "
+                        "(--data.splits names the splits to extract)")
         self.rows = {split: split_rows(index, split) for split in self.splits}
         self.pending = {split: np.ones(len(rows), bool) for split, rows in self.rows.items()}
         self.index_sha256 = file_sha256(self.index_path)
+
+    def resolve_splits(self, index: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """``(splits to extract, default splits the index lacks)``.
+
+        Given ``splits`` are kept as they are (one without rows raises when its rows are read,
+        naming the splits the index has); the default keeps the splits that have rows.
+        """
+        if self.splits_given:
+            return list(self.splits), []
+        present = set(index["split"])
+        return [s for s in self.splits if s in present], [s for s in self.splits if s not in present]
 
     def split_sizes(self) -> dict[str, int]:
         """Rows per split, in ``splits`` order."""

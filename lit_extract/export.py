@@ -40,14 +40,13 @@ Those methods assume back-to-back snippets: each video's clips must start at fra
 cover every full snippet of the video, the last shorter snippet included or not
 (``python -m lit_extract index --clip-len 16 --stride 16`` makes such an index; ``--keep-tail``, the
 default for ShanghaiTech, adds that last snippet). Anything else, rows not done, or a test video without an annotation line is
-refused before anything is written. Files are written atomically (temp file + rename), the lists
-last: an export that stopped half-way has no lists.
+refused before anything is written. Files are written atomically (temp file + rename, with the
+umask's mode: :mod:`lit_extract.atomic`), the lists last: an export that stopped half-way has no lists.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.atomic import save_npy_atomic, write_text_atomic
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.file_stem import file_stem
 from lit_extract.index import split_rows
@@ -306,30 +306,6 @@ def make_folder(out: Path) -> None:
         raise LitExtractError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
     if not os.access(out, os.W_OK):
         raise LitExtractError(f"{out}: output folder can't be written; choose another --out")
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temp file next to ``path``, then rename: readers see no partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file next to ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summary(result: ExportResult) -> str:

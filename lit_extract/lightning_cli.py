@@ -21,15 +21,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_extract.data import ClipDataModule
 from lit_extract.encoders import encoder_choices
 from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.module import FrozenVideoEncoder
-from lit_extract.probe import EmbeddingDataModule, LinearProbe, grouped_metrics, results_table, write_outputs
-from lit_extract.progress import ClipProgressBar
+from lit_extract.preflight import check_predict_inputs
+from lit_extract.probe import (
+    EmbeddingDataModule,
+    LinearProbe,
+    frames_of_test,
+    grouped_metrics,
+    results_table,
+    write_outputs,
+)
+from lit_extract.progress import ClipProgressBar, progress_callbacks
 from lit_extract.stopping import SignalStop, stopped_line
 from lit_extract.writer import EmbeddingWriter
 
@@ -68,6 +76,20 @@ class ProjectCLI(LightningCLI):
             super().parse_arguments(parser, args)
         except argparse.ArgumentError as exc:
             raise LitExtractError(parse_error_line(str(exc), option_strings(command_parser))) from None
+
+    def progress_bar(self) -> Callback | None:
+        """The progress bar on a terminal (``None``: Lightning's own)."""
+        return None
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The trainer, with :meth:`progress_bar` on a terminal, plain progress lines in a log
+        (:func:`lit_extract.progress.progress_callbacks`), nothing with progress bars turned off."""
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        callbacks, settings = progress_callbacks(trainer_config, self.progress_bar())
+        if callbacks:
+            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), *callbacks]
+        kwargs.update(settings)
+        return super().instantiate_trainer(**kwargs)
 
     def _command_parser(self, parser: LightningArgumentParser, args: list[str]) -> LightningArgumentParser:
         """The parser of the command being run: a LightningCLI subcommand's (``fit``) or ``parser``.
@@ -147,12 +169,12 @@ class ExtractCLI(ProjectCLI):
         parser.link_arguments("data.img_size", "model.img_size")
         set_help(parser, "model.encoder", f"One of: {encoder_choices()}.", append=True)
 
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The trainer, with the clip-counting progress bar unless progress bars are turned off."""
-        trainer_config = self._get(self.config_init, "trainer", default={})
-        if trainer_config.get("enable_progress_bar", True) is not False:
-            kwargs["callbacks"] = [*(trainer_config.get("callbacks") or []), ClipProgressBar()]
-        return super().instantiate_trainer(**kwargs)
+    def before_instantiate_classes(self) -> None:
+        """Check the index, the settings and the output folder before the encoder may download weights."""
+        check_predict_inputs(self.config)
+
+    def progress_bar(self) -> Callback | None:
+        return ClipProgressBar()
 
 
 def run_predict(args: list[str]) -> None:
@@ -251,7 +273,8 @@ class ProbeCLI(ProjectCLI):
         if trainer.is_global_zero:  # one process writes the files
             if model.binary:
                 metrics.update(grouped_metrics(model.test_scores, data))
-            paths = write_outputs(Path(trainer.log_dir), metrics, model.test_scores, data.targets("test"))
+            paths = write_outputs(Path(trainer.log_dir), metrics, model.test_scores, data.targets("test"),
+                                  encoder=data.manifest.get("encoder"), frames=frames_of_test(model.test_scores, data))
             print(results_table(metrics))
             print("\n".join(f"wrote {path}" for path in paths) + f"\ntested checkpoint {tested}")
 

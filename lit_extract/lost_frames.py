@@ -53,7 +53,7 @@ class LostFramesRecord:
             by_row.setdefault(row, []).append([first, last])
         lines = "".join(json.dumps({"row": row, "lost": ranges}) + "\n" for row, ranges in by_row.items())
         if self.fd is None:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # 0o666 & ~umask, like open()
         os.write(self.fd, lines.encode("utf-8"))
 
     def sync(self) -> None:

@@ -24,8 +24,6 @@ under ``splits.<split>.files`` are relative to the manifest's folder. Layout::
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lit_extract.atomic import save_figure_atomic, write_json_atomic  # noqa: F401  (callers import write_json_atomic from here)
 from lit_extract.errors import LitExtractError
 from lit_extract.file_stem import file_stem
 from lit_extract.index import file_sha256, load_index
@@ -56,26 +55,6 @@ def split_file_names(encoder: str, split: str) -> dict[str, str]:
         "status": f"status_{split}.npy",
         "done": f"done_{stem}_{split}.npy",
     }
-
-
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as JSON so that readers see the old file or the whole new one.
-
-    The file gets the mode of any file the process creates (0644 under umask 022), not
-    ``tempfile.mkstemp``'s 0600: colleagues on a shared cluster can read it.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like open()
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(path: str | Path, *, require_complete: bool = True) -> dict[str, Any]:
@@ -423,14 +402,15 @@ def plot_embeddings(path: str | Path, out_png: str | Path, *, sample: int = 5000
     for label in np.unique(y):
         mask = y == label
         axes.scatter(coords[mask, 0], coords[mask, 1], s=6, alpha=0.6, label=f"y={label} (n={int(mask.sum())})")
-    encoder = read_manifest(path, require_complete=False).get("encoder", "?")
-    axes.set_title(f"{encoder}: PCA of {x.shape[0]} embeddings (seed {seed})")
+    described = read_manifest(path, require_complete=False)
+    splits = ", ".join(described.get("splits", {}))
+    axes.set_title(f"{described.get('encoder', '?')}: PCA of {x.shape[0]} embeddings of the {splits} splits (seed {seed})")
     axes.set_xlabel(f"PC1 ({explained[0]:.1%} of variance)")
     axes.set_ylabel(f"PC2 ({explained[1]:.1%} of variance)")
     axes.legend(markerscale=3)
     try:
         out_png.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out_png, dpi=120)
+        save_figure_atomic(figure, out_png, dpi=120)
     except OSError as exc:
         raise LitExtractError(f"{out_png}: cannot write the plot ({exc.strerror}); choose another --plot path") from exc
     return out_png

@@ -139,9 +139,21 @@ def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: Annotations
     """The standard UCF-Crime metric: AUROC over all frames of all videos in ``rows``.
 
     ``rows`` are index rows (``path, y, start_frame, end_frame, n_frames``) aligned with the clip
-    ``scores``; frame scores come from :func:`frame_scores`, labels from the ``annotations`` of
-    :func:`read_annotations` (1-based inclusive, :func:`frame_labels`) or any dataset's
-    :class:`FrameTruth`. Raises :class:`LitExtractError` when a video has no truth.
+    ``scores``; frame scores and labels are those of :func:`frame_level`. Raises
+    :class:`LitExtractError` when a video has no truth.
+    """
+    return auroc(*frame_level(scores, rows, annotations))
+
+
+def frame_level(
+    scores: np.ndarray, rows: pd.DataFrame, annotations: Annotations | FrameTruth
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of every video in ``rows``: ``(scores (frames,) float64, labels (frames,) int64)``.
+
+    Videos in order of first appearance in ``rows``; frame scores from :func:`frame_scores`,
+    labels from the ``annotations`` of :func:`read_annotations` (1-based inclusive,
+    :func:`frame_labels`) or any dataset's :class:`FrameTruth`. Raises :class:`LitExtractError`
+    when a video has no truth.
     """
     truth = annotations if isinstance(annotations, FrameTruth) else FrameTruth("ucf-crime", ranges=annotations)
     stems = rows["path"].map(lambda p: Path(p).stem)
@@ -152,7 +164,7 @@ def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: Annotations
         all_scores.append(frame_scores(clips["score"].to_numpy(), clips["start_frame"].to_numpy(),
                                        clips["end_frame"].to_numpy(), n_frames))
         all_labels.append(truth.labels(clips["stem"].iloc[0], n_frames))
-    return auroc(np.concatenate(all_scores), np.concatenate(all_labels))
+    return np.concatenate(all_scores), np.concatenate(all_labels)
 
 
 DATASET_TRUTH = {"ucf-crime": "Temporal_Anomaly_Annotation_for_Testing_Videos.txt",

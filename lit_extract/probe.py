@@ -39,12 +39,13 @@ from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassF1Score,
 )
-from torchmetrics.functional.classification import binary_roc
 
+from lit_extract.atomic import save_figure_atomic, save_npy_atomic, write_json_atomic
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.index import split_rows
-from lit_extract.manifest import SplitArrays, load_run_index, open_split, read_manifest, write_json_atomic
-from lit_extract.metrics import frame_auroc, read_frame_truth, video_auroc
+from lit_extract.manifest import SplitArrays, load_run_index, open_split, read_manifest
+from lit_extract.metrics import frame_auroc, frame_level, read_frame_truth, video_auroc
+from lit_extract.roc_plot import Curve, roc_figure
 
 Target = Literal["y", "category"]
 
@@ -401,36 +402,46 @@ def grouped_metrics(scores: np.ndarray, data: EmbeddingDataModule) -> dict[str, 
     return metrics
 
 
-def plot_roc(path: Path, scores: np.ndarray, labels: np.ndarray, title: str) -> None:
-    """Save the ROC curve of binary ``scores`` as a PNG (Agg canvas, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fpr, tpr, _ = binary_roc(torch.as_tensor(scores), torch.as_tensor(labels).long())
-    figure = Figure(figsize=(4.5, 4.5))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.plot(fpr.numpy(), tpr.numpy(), label=title)
-    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+def frames_of_test(scores: np.ndarray, data: EmbeddingDataModule) -> tuple[np.ndarray, np.ndarray] | None:
+    """Frame-level ``(scores, labels)`` of binary test ``scores`` when ``data`` has annotations, else None."""
+    if data.hparams.annotations is None or scores.ndim != 1:
+        return None
+    return frame_level(scores, data.rows("test"), read_frame_truth(data.hparams.annotations))
 
 
-def write_outputs(run_dir: Path, metrics: dict[str, float], scores: np.ndarray, labels: np.ndarray) -> list[Path]:
+def roc_title(encoder: str | None, split: str = "test") -> str:
+    """The title of a probe's ROC figure: encoder, split and what is plotted."""
+    return f"{encoder or 'embeddings'}: linear probe ROC on the {split} split"
+
+
+def write_outputs(
+    run_dir: Path,
+    metrics: dict[str, float],
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    encoder: str | None = None,
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[Path]:
     """Write ``metrics.json`` (NaN as null), ``scores_test.npy`` and, for binary scores, ``roc_test.png``.
 
     Returns the paths written. ``scores_test.npy`` row ``i`` is test row ``i``: (rows,) positive
     class probabilities, or (rows, C) class probabilities in ``EmbeddingDataModule.classes`` order.
+    ``roc_test.png`` (:func:`lit_extract.roc_plot.roc_figure`) is titled with ``encoder`` and the
+    split; its clip-level panel has the frame-level one beside it when ``frames`` (frame scores,
+    frame labels; :func:`frames_of_test`) are given.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = [run_dir / "metrics.json", run_dir / "scores_test.npy"]
     write_json_atomic(paths[0], {k: None if math.isnan(v) else v for k, v in metrics.items()})
-    np.save(paths[1], scores)
+    save_npy_atomic(paths[1], scores)
     if scores.ndim == 1:
         paths.append(run_dir / "roc_test.png")
-        plot_roc(paths[2], scores, labels, f"clips, AUROC {metrics.get('test_auroc', math.nan):.3f}")
+        panels = {"clip level": [Curve(f"clips, AUROC {metrics.get('test_auroc', math.nan):.3f}", scores, labels)]}
+        if frames is not None:
+            auroc = metrics.get("test_frame_auroc", math.nan)
+            panels["frame level"] = [Curve(f"frames, AUROC {auroc:.3f}", *frames)]
+        save_figure_atomic(roc_figure(roc_title(encoder), panels), paths[2], dpi=120)
     return paths
 
 

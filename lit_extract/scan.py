@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from lit_extract.atomic import atomic_path
 from lit_extract.datasets import DATASETS, dataset_videos, detect_dataset
 from lit_extract.datasets.entry import NORMAL, Video, find_file, label_of  # noqa: F401 (NORMAL: re-exported)
 from lit_extract.datasets.ucf_crime import UCF_SPLIT_LISTS, ucf_crime_videos
@@ -367,7 +368,8 @@ def probe_videos(
     skipped: dict[Path, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(probe_video, path, exact_frames=exact_frames, image_fps=image_fps): path for path in paths}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video", disable=not progress):
+        for future in tqdm(as_completed(futures), total=len(futures), desc="probing videos", unit="video",
+                           disable=None if progress else True):  # None: no bar when stderr is not a terminal
             path = futures[future]
             try:
                 infos[path] = future.result()
@@ -505,7 +507,8 @@ def build_index(
                                   image_fps=image_fps)
     skipped_table = pd.DataFrame(sorted((str(p), reason) for p, reason in skipped.items()), columns=list(SKIPPED_COLUMNS))
     sidecar = skipped_csv_path(out_path)
-    skipped_table.to_csv(sidecar, index=False)
+    with atomic_path(sidecar) as tmp:
+        skipped_table.to_csv(tmp, index=False)
     readable = [v for v in videos if v.path in infos]
     damaged = [(video.path, infos[video.path]) for video in readable if infos[video.path].damaged]
     for path, info in damaged:  # in index order, after the progress bar

@@ -7,6 +7,7 @@ Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.dem
 from __future__ import annotations
 
 import csv
+import re
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,8 @@ def saved_figures() -> Iterator[dict[Path, object]]:
     """Record every matplotlib ``Figure`` saved inside the block, by the path it was saved to.
 
     The figures are still written (``Figure.savefig`` is wrapped, not replaced), so a test can check
-    the plotted data (``figure.axes[i].lines``, ``.collections``) of a PNG the code wrote.
+    the plotted data (``figure.axes[i].lines``, ``.collections``) of a PNG the code wrote. A figure
+    saved atomically (to ``.<name>.<random>.tmp``, then renamed) is keyed by its final path.
     """
     from matplotlib.figure import Figure
 
@@ -45,7 +47,9 @@ def saved_figures() -> Iterator[dict[Path, object]]:
     original = Figure.savefig
 
     def savefig(self, fname, *args, **kwargs):
-        saved[Path(fname)] = self
+        path = Path(fname)
+        temp = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", path.name)  # lit_extract.atomic's temp name
+        saved[path.with_name(temp.group(1)) if temp else path] = self
         return original(self, fname, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:

@@ -113,7 +113,8 @@ def test_unknown_split_name_is_named(tmp_path, capfd, good_rows):
 
 def test_empty_split_is_named(tmp_path, capfd, good_rows):
     index = edit_index(tmp_path, good_rows, lambda f: f[f["split"] != "val"])
-    expect_error(capfd, index, tmp_path / "out", "split 'val' has no rows", "--data.splits")
+    expect_error(capfd, index, tmp_path / "out", "split 'val' has no rows", "--data.splits",
+                 extra=("--data.splits", "[train, val, test]"))  # the default skips a split without rows
     assert not (tmp_path / "out").exists()
 
 

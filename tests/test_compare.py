@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import clip_rows, write_index
+from sklearn.metrics import roc_curve
+
+from conftest import clip_rows, saved_figures, write_index
 from lit_extract.cli import main
-from lit_extract.compare import EncoderResult, find_manifests, results_frame
+from lit_extract.compare import EncoderResult, find_manifests, format_table, results_frame
 from lit_extract.demo import barcode_frame, write_video
 from lit_extract.errors import LitExtractError
 
@@ -49,12 +53,22 @@ def extracted(tmp_path_factory) -> Path:
     return out
 
 
-def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extracted, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def compared(extracted, tmp_path_factory) -> tuple[Path, str, dict]:
+    """``compare`` run once with annotations: (its --out folder, what it printed, the figures it saved by path)."""
+    root = extracted.parent
+    out = tmp_path_factory.mktemp("compared") / "compare"
+    printed = io.StringIO()  # not a terminal, as in a cluster job's log
+    with saved_figures() as figures, redirect_stdout(printed):
+        main(["compare", str(extracted), "--out", str(out), "--annotations", str(root / "annotations.txt"),
+              "--probe_config", str(root / "probe.yaml")])
+    return out, printed.getvalue(), figures
+
+
+def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extracted, compared, tmp_path):
     root = extracted.parent
     config, annotations = root / "probe.yaml", root / "annotations.txt"
-    out = tmp_path / "compare"
-    main(["compare", str(extracted), "--out", str(out), "--annotations", str(annotations), "--probe_config", str(config)])
-    printed = capsys.readouterr().out
+    out, printed, _ = compared
     table = pd.read_csv(out / "compare.csv").set_index("encoder")
     assert sorted(table.index) == sorted(ENCODERS)
     assert list(table.columns) == ["dim", "clip_auroc", "ap", "video_auroc", "frame_auroc", "probe_s"]
@@ -74,6 +88,69 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
     markdown = (out / "compare.md").read_text().splitlines()
     assert markdown[0].startswith("| encoder | dim | clip_auroc") and len(markdown) == 2 + len(ENCODERS)
     assert (out / "roc_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_prints_its_table_and_paths_and_keeps_each_probe_output_in_its_run_folder(compared):
+    out, printed, _ = compared
+    table = pd.read_csv(out / "compare.csv")
+    assert printed.splitlines() == [
+        *format_table(table).splitlines(),
+        *(f"wrote {out / name}" for name in ("compare.csv", "compare.md", "roc_test.png")),
+    ]
+    for name in ENCODERS:
+        log = (out / name / "lightning_logs" / "version_0" / "probe.log").read_text()
+        assert "test_frame_auroc" in log and "wrote" in log  # the probe's own results table and paths
+
+
+def frame_level_by_hand(index: pd.DataFrame, scores: np.ndarray, annotations: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of every frame of the test videos: a frame scores the max of the clips
+    [start, end) holding it; the annotation ranges are 1-based and inclusive."""
+    ranges = {}
+    for line in annotations.read_text().splitlines():
+        name, _, *bounds = line.split()
+        ranges[name] = [(int(a), int(b)) for a, b in zip(bounds[::2], bounds[1::2]) if a != "-1"]
+    test = index[index["split"] == "test"].assign(score=scores.astype(np.float64))
+    all_labels, all_scores = [], []
+    for video, clips in test.groupby("path", sort=False):
+        n = int(clips["n_frames"].iloc[0])
+        frame = np.full(n, -np.inf)
+        for start, end, score in clips[["start_frame", "end_frame", "score"]].itertuples(index=False):
+            frame[int(start):int(end)] = np.maximum(frame[int(start):int(end)], score)
+        labels = np.zeros(n, dtype=int)
+        for first, last in ranges[Path(video).name]:
+            labels[max(first, 1) - 1 : min(last, n)] = 1
+        assert np.isfinite(frame).all()
+        all_labels.append(labels)
+        all_scores.append(frame)
+    return np.concatenate(all_labels), np.concatenate(all_scores)
+
+
+def test_compare_roc_figure_names_the_encoders_and_split_and_overlays_clip_and_frame_level_curves(extracted, compared):
+    out, _, figures = compared
+    figure = figures[out / "roc_test.png"]
+    assert figure.get_suptitle() == "ROC on the test split, one linear probe per encoder (mc3_18, r3d_18)"
+    clip_axes, frame_axes = figure.axes
+    assert (clip_axes.get_title(), frame_axes.get_title()) == ("clip level", "frame level")
+    index = pd.read_csv(extracted.parent / "index_clips.csv")
+    labels = np.load(extracted / "y_test.npy")
+    for position, name in enumerate(sorted(ENCODERS)):
+        scores = np.load(out / name / "lightning_logs" / "version_0" / "scores_test.npy")
+        metrics = json.loads((out / name / "lightning_logs" / "version_0" / "metrics.json").read_text())
+        for axes, (y, s), key in ((clip_axes, (labels, scores), "test_auroc"),
+                                  (frame_axes, frame_level_by_hand(index, scores, extracted.parent / "annotations.txt"),
+                                   "test_frame_auroc")):
+            curve = axes.lines[position]
+            fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+            np.testing.assert_allclose(curve.get_xdata(), fpr, atol=1e-9)
+            np.testing.assert_allclose(curve.get_ydata(), tpr, atol=1e-9)
+            assert curve.get_label() == f"{name} (AUROC {metrics[key]:.3f})"
+
+
+def test_each_encoder_probe_figure_names_its_encoder(compared):
+    out, _, figures = compared
+    for name in ENCODERS:
+        figure = figures[out / name / "lightning_logs" / "version_0" / "roc_test.png"]
+        assert figure.get_suptitle() == f"{name}: linear probe ROC on the test split"
 
 
 def result(encoder: str, auroc: float) -> EncoderResult:
@@ -99,3 +176,13 @@ def test_encoders_from_different_indexes_are_refused(tmp_path):
         (tmp_path / f"manifest_{name}.json").write_text(json.dumps({"complete": True, "index": {"sha256": sha}}))
     with pytest.raises(LitExtractError, match="different indexes"):
         find_manifests(tmp_path)
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_probe(extracted, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(extracted), "--out", str(tmp_path / "a_file/compare")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {tmp_path / 'a_file/compare'}: output folder can't be written ({tmp_path / 'a_file'} "
+                   "is not a folder); choose another --out")

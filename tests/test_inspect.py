@@ -192,6 +192,7 @@ def test_plot_embeddings_draws_the_pca_of_the_rows(tmp_path):
     assert out == tmp_path / "plots/pca.png"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_plots_the_pca_of_every_row(figures[out], splits)
+    assert figures[out].axes[0].get_title() == f"{ENCODER}: PCA of 18 embeddings of the train, val splits (seed 0)"
 
 
 def test_cli_inspect_plot_draws_the_pca_of_the_rows(tmp_path):

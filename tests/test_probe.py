@@ -175,11 +175,13 @@ def test_metrics_json_matches_sklearn_on_saved_scores(overlapping):
     assert metrics["test_video_auroc"] == pytest.approx(roc_auc_score(video["y"], video["s"]), abs=1e-6)
 
 
-def test_frame_auroc_matches_sklearn_on_the_annotated_frames(overlapping):
-    # Worked out here from the files alone: the annotation ranges are 1-based and inclusive (the
-    # authors' MATLAB GT(st:end)=1), and each video's clips tile it back to back, so frame f's score
-    # is the score of the one clip [start, end) that holds it.
-    manifest, run, _ = overlapping
+def annotated_frames(manifest: Path, run: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(frame labels, frame scores) of the test videos, worked out from the files alone.
+
+    The annotation ranges are 1-based and inclusive (the authors' MATLAB GT(st:end)=1), and each
+    video's clips tile it back to back, so frame f's score is the score of the one clip
+    [start, end) that holds it.
+    """
     annotated = {}
     for line in (manifest.parent.parent / "annotations.txt").read_text().splitlines():
         name, _, *bounds = line.split()
@@ -197,7 +199,15 @@ def test_frame_auroc_matches_sklearn_on_the_annotated_frames(overlapping):
         assert not np.isnan(scores).any()
         frame_scores.append(scores)
         frame_labels.append(labels)
-    expected = roc_auc_score(np.concatenate(frame_labels), np.concatenate(frame_scores))
+    return np.concatenate(frame_labels), np.concatenate(frame_scores)
+
+
+def test_frame_auroc_matches_sklearn_on_the_annotated_frames(overlapping):
+    # Worked out here from the files alone: the annotation ranges are 1-based and inclusive (the
+    # authors' MATLAB GT(st:end)=1), and each video's clips tile it back to back, so frame f's score
+    # is the score of the one clip [start, end) that holds it.
+    manifest, run, _ = overlapping
+    expected = roc_auc_score(*annotated_frames(manifest, run))
     assert json.loads((run / "metrics.json").read_text())["test_frame_auroc"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -208,6 +218,33 @@ def test_probe_command_plots_the_roc_curve_of_its_saved_test_scores(overlapping)
     curve = figures[run / "roc_test.png"].axes[0].lines[0]
     np.testing.assert_allclose(curve.get_xdata(), fpr, atol=1e-9)
     np.testing.assert_allclose(curve.get_ydata(), tpr, atol=1e-9)
+
+
+def test_probe_roc_figure_is_titled_with_the_encoder_the_split_and_what_is_plotted(overlapping):
+    _, run, figures = overlapping
+    figure = figures[run / "roc_test.png"]
+    assert figure.get_suptitle() == "synthetic: linear probe ROC on the test split"
+    assert [axes.get_title() for axes in figure.axes] == ["clip level", "frame level"]
+
+
+def test_probe_with_annotations_draws_the_frame_level_roc_beside_the_clip_level_one(overlapping):
+    manifest, run, figures = overlapping
+    labels, scores = annotated_frames(manifest, run)
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    curve = figures[run / "roc_test.png"].axes[1].lines[0]
+    np.testing.assert_allclose(curve.get_xdata(), fpr, atol=1e-9)
+    np.testing.assert_allclose(curve.get_ydata(), tpr, atol=1e-9)
+    frame_auroc = json.loads((run / "metrics.json").read_text())["test_frame_auroc"]
+    assert curve.get_label() == f"frames, AUROC {frame_auroc:.3f}"
+
+
+def test_probe_without_annotations_draws_the_clip_level_roc_alone(tmp_path):
+    scores, labels = np.array([0.2, 0.9, 0.4, 0.7]), np.array([0, 1, 0, 1])
+    with saved_figures() as figures:
+        write_outputs(tmp_path / "run", {"test_auroc": 1.0}, scores, labels, encoder="r3d_18")
+    figure = figures[tmp_path / "run" / "roc_test.png"]
+    assert figure.get_suptitle() == "r3d_18: linear probe ROC on the test split"
+    assert [axes.get_title() for axes in figure.axes] == ["clip level"]
 
 
 def test_probe_command_keeps_the_best_checkpoint_and_its_config(overlapping):
