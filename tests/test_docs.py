@@ -270,6 +270,42 @@ def test_a_broken_link_and_an_unknown_flag_are_found(tmp_path, known_flags):
     assert unknown == ["--data.batchsize", "--data.frames", "--clip-len", "--no-such-flag"]
 
 
+def section(text: str, anchor: str) -> str:
+    """The part of a Markdown page under the heading with GitHub id ``anchor``, up to the next
+    heading of the same or a higher level."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        match = re.match(r"(#{1,6})\s", line)
+        if match and anchor in heading_ids(line):
+            level = len(match.group(1))
+            rest = [other for other in lines[number + 1:]]
+            end = next((i for i, other in enumerate(rest) if re.match(rf"#{{1,{level}}}\s", other)), len(rest))
+            return "\n".join(rest[:end])
+    raise AssertionError(f"no heading #{anchor}")
+
+
+# What a new user must find from the README in under a minute: the README's "Find it fast" row
+# for the question links one section, and that section holds the answer.
+QUESTIONS = {
+    "resume": ("reliability.md#resume", "Run the same command again"),
+    "decoder": ("performance.md#on-a-gpu", "--data.decoder pyav"),
+    "RTFM recipe": ("vad.md#the-rtfm-recipe", "configs/rtfm_i3d.yaml"),
+    "status": ("outputs.md#status", "repeated_frames"),
+    "SLURM": ("scaling.md#slurm", "srun python -m lit_extract predict"),
+}
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_the_readme_answers_each_first_question_within_one_link(question):
+    target, answer = QUESTIONS[question]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    find_it_fast = section(readme, "find-it-fast")
+    row = next((line for line in find_it_fast.splitlines() if question.lower() in line.lower()), None)
+    assert row is not None and f"(docs/{target})" in row, question
+    page, anchor = target.split("#")
+    assert answer in section((ROOT / "docs" / page).read_text(encoding="utf-8"), anchor)
+
+
 def test_the_readme_keeps_the_commands_ci_runs():
     """CI (.ci/run) installs and tests with the README's commands; both must stay the same."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
