@@ -38,7 +38,8 @@ FOREIGN_FLAGS = {
     "--nnodes": "torchrun", "--node_rank": "torchrun", "--nproc_per_node": "torchrun",
     "--master_addr": "torchrun", "--master_port": "torchrun",
     "--signal": "sbatch", "--nodes": "sbatch", "--ntasks-per-node": "sbatch", "--gres": "sbatch",
-    "--cpus-per-task": "sbatch", "--requeue": "sbatch",
+    "--cpus-per-task": "sbatch", "--requeue": "sbatch", "--job-name": "sbatch", "--gpus-per-node": "sbatch",
+    "--time": "sbatch", "--open-mode": "sbatch",
     "--index-url": "pip", "--no-deps": "pip", "--only-binary": "pip", "--no-index": "pip",
     "--target": "pip", "--python-version": "pip", "--implementation": "pip", "--platform": "pip",
 }
