@@ -1,2 +1,2 @@
 """lit_extract: clip embeddings from frozen video encoders, on PyTorch Lightning."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"
