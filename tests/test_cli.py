@@ -5,9 +5,15 @@ Expected command and encoder names are written out here, independently of ``lit_
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 from pathlib import Path
 
 import pytest
@@ -23,6 +29,28 @@ SPLIT_ROWS = {"train": 4, "val": 2, "test": 2}
 
 def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lit_extract", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_module_on_a_terminal(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``run_module`` with stdout on a pseudo-terminal, as a user at a shell sees it (stderr captured)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))  # 200 columns: bars fit
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "lit_extract", *args], stdout=follower, stderr=stderr)
+        os.close(follower)
+        drawn = bytearray()
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        os.close(leader)
+        process.wait(timeout=timeout)
+        stderr.seek(0)
+        return subprocess.CompletedProcess(process.args, process.returncode, drawn.decode(errors="replace"), stderr.read())
 
 
 def exit_code(args: list[str]) -> int:
@@ -169,9 +197,9 @@ def predict_args(index: Path, out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def predict_run(dataset, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A normal ``predict`` run, progress bars on, as a user starts it."""
+    """A normal ``predict`` run, progress bars on, as a user starts it at a terminal."""
     out = tmp_path_factory.mktemp("cli_out") / "processed"
-    result = run_module(*predict_args(dataset, out))
+    result = run_module_on_a_terminal(*predict_args(dataset, out))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 

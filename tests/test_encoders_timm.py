@@ -26,14 +26,15 @@ def seeded_timm_model(name: str, seed: int, **kwargs) -> nn.Module:
     ResNet gives every input the same features."""
     torch.manual_seed(seed)
     model = timm.create_model(name, pretrained=False, **kwargs)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.uniform_(module.bias, -0.2, 0.2)
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the calibration pass
-    with torch.no_grad():
-        model.train()(torch.randn(16, 3, 32, 32))
+    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    for module in norms:
+        nn.init.uniform_(module.weight, 0.5, 1.5)
+        nn.init.uniform_(module.bias, -0.2, 0.2)
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over the calibration pass
+    if norms:  # a ViT has none, and takes only its own input size
+        with torch.no_grad():
+            model.train()(torch.randn(16, 3, 32, 32))
     return model.eval()
 
 
