@@ -349,6 +349,7 @@ class EmbeddingWriter(BasePredictionWriter):
 
     def _write_batch(self, prediction: Any, batch: Any, dataloader_idx: int) -> None:
         by_encoder = prediction if isinstance(prediction, dict) else {self.encoders[0]: prediction}
+        self._check_row_shapes(by_encoder, self.splits[dataloader_idx])
         copies = {encoder: self.copy_to_host(values) for encoder, values in by_encoder.items()}
         embeddings = {encoder: host for encoder, (host, _) in copies.items()}
         pending = [ready for _, ready in copies.values() if ready is not None]
@@ -361,6 +362,15 @@ class EmbeddingWriter(BasePredictionWriter):
             self._write(*staged)
         if self.clock() - self.last_flush >= self.flush_interval_s:
             self.flush()
+
+    def _check_row_shapes(self, by_encoder: dict[str, torch.Tensor], split: str) -> None:
+        """Raise unless every encoder's (B, ...) values have its files' row shape ((D,) or (crops, D)):
+        numpy would broadcast a (B, D) batch into (B, crops, D) rows without a word."""
+        for encoder, values in by_encoder.items():
+            expected = self.files[encoder][split].shapes["embeddings"][1:]
+            if tuple(values.shape[1:]) != tuple(expected):
+                raise RuntimeError(f"encoder {encoder} gave rows of shape {tuple(values.shape[1:])} for {split}, "
+                                   f"whose files hold rows of shape {tuple(expected)}")
 
     def copy_to_host(self, values: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Start moving (B, ...) ``values`` to host memory as float16.

@@ -61,6 +61,18 @@ def test_rows_are_written_at_their_positions_whatever_the_batch_order(tmp_path):
     np.testing.assert_array_equal(np.load(files.paths["done"]), 1)
 
 
+def test_rows_of_another_shape_than_the_files_are_refused_not_broadcast(tmp_path):
+    files = SplitFiles(tmp_path, "enc", "val", rows=2, dim=3, crops=10)
+    files.create()
+    writer = EmbeddingWriter(str(tmp_path), flush_interval_s=0)
+    writer.add_files("enc", "val", files, files.open())
+    batch = {"rows": torch.tensor([0, 1]), "y": torch.tensor([0, 1]), "status": torch.zeros(2, dtype=torch.uint8)}
+    with pytest.raises(RuntimeError, match=r"shape \(3,\).*\(10, 3\)"):
+        writer.write_on_batch_end(None, None, torch.ones(2, 3), None, batch, 0, 0)  # one crop's rows
+    files.close()
+    assert not np.load(files.paths["done"]).any()
+
+
 @pytest.fixture
 def run_under_umask_022(small_dataset, tmp_path):
     """A finished ``predict`` run (r3d_18, mean/std left to their defaults) made under umask 022."""
