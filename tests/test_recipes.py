@@ -6,8 +6,7 @@ Each recipe runs twice on tiny videos with random weights (``--model.weights non
   match): the recipe's pipeline (snippets, crop count and order, resize, scaling, export) runs
   on every checkout;
 - with its own encoder (``i3d_r50``, ``i3d_inception``, ``timm:vit_base_patch16_clip_quickgelu_224.openai``)
-  and the recipe's own geometry: skipped where that encoder is not installed, so a checkout
-  without it stays green; **run these after the VAD encoders are merged** (``pytest tests/test_recipes.py``).
+  and the recipe's own geometry, one snippet per video (those encoders at 224 px are slow on a CPU).
 
 Also here: the snippets ``index --clip-len 16 --stride 16`` makes are those of the I3D extractor
 the RTFM-family features come from, checked against that extractor's formula.
