@@ -35,6 +35,8 @@ Batch layout (made by :class:`lit_extract.data.VideoClipStream`)::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 
@@ -79,16 +81,25 @@ def clips_from_native(
     """
     batch, length = frames.shape[:2]
     out = torch.empty((batch, length, 3, img_size, img_size), dtype=torch.float32, device=frames.device)  # B T C H W
+    for members, _, _, rgb in rgb_by_size(frames, sizes, colour):
+        resized = resize_bilinear(rgb.float(), img_size)
+        out[members] = resized.view(len(members), length, 3, img_size, img_size)
+    return out.permute(0, 2, 1, 3, 4)  # B T C H W -> B C T H W
+
+
+def rgb_by_size(
+    frames: torch.Tensor, sizes: torch.Tensor, colour: torch.Tensor | None
+) -> Iterator[tuple[torch.Tensor, int, int, torch.Tensor]]:
+    """The clips of a device-path batch grouped by frame size: for each (height, width), the clips'
+    positions in the batch (on ``frames``' device) and their frames as uint8 RGB ((B' T), 3, H, W)."""
+    batch, length = frames.shape[:2]
     sizes = sizes.cpu()
     colour = torch.zeros((batch, length), dtype=torch.int64) if colour is None else colour.cpu()
     for height, width in torch.unique(sizes, dim=0).tolist():
         members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten()
         # the bytes a frame of this size takes, as R, G, B planes (YUV planes take half)
         planes = frames[members.to(frames.device), :, : 3 * height * width].flatten(0, 1)  # (B' T) S
-        rgb = frames_to_rgb(planes, height, width, colour[members].flatten())  # (B' T) C H W
-        resized = resize_bilinear(rgb.float(), img_size)
-        out[members.to(frames.device)] = resized.view(len(members), length, 3, img_size, img_size)
-    return out.permute(0, 2, 1, 3, 4)  # B T C H W -> B C T H W
+        yield members.to(frames.device), height, width, frames_to_rgb(planes, height, width, colour[members].flatten())
 
 
 def crops_from_native(
@@ -103,12 +114,7 @@ def crops_from_native(
     batch, length = frames.shape[:2]
     size = geometry.img_size
     out = torch.empty((batch, geometry.crops, 3, length, size, size), dtype=torch.uint8, device=frames.device)
-    sizes = sizes.cpu()
-    colour = torch.zeros((batch, length), dtype=torch.int64) if colour is None else colour.cpu()
-    for height, width in torch.unique(sizes, dim=0).tolist():
-        members = (sizes == torch.tensor([height, width])).all(dim=1).nonzero().flatten()
-        planes = frames[members.to(frames.device), :, : 3 * height * width].flatten(0, 1)  # (B' T) S
-        rgb = frames_to_rgb(planes, height, width, colour[members].flatten())  # (B' T) C H W
+    for members, height, width, rgb in rgb_by_size(frames, sizes, colour):
         resized = resize_bilinear_to(rgb.float(), *geometry.resized_shape(height, width)).to(torch.uint8)
         images = (resized, resized.flip(-1) if geometry.crops == 10 else None)  # the frame; its mirror for flipped boxes
         crops = torch.stack(
@@ -116,5 +122,5 @@ def crops_from_native(
             dim=1,
         )  # (B' T) crops C S S
         crops = crops.view(len(members), length, geometry.crops, 3, size, size)  # B' T crops C S S
-        out[members.to(frames.device)] = crops.permute(0, 2, 3, 1, 4, 5)  # -> B' crops C T S S
+        out[members] = crops.permute(0, 2, 3, 1, 4, 5)  # -> B' crops C T S S
     return out
