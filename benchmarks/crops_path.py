@@ -20,7 +20,7 @@ Rows run in rounds (each row once per round, ``--repeats`` rounds, best kept), s
 a shared machine hits every row alike. The last column is each row's share of the one-crop device
 loader with the same decoder (the target: >= 80% for five and ten crops on the device path).
 
-The on-device cut itself (:func:`lit_extract.device_transform.crops_from_native`) is timed apart
+The on-device cut itself (:func:`lit_extract.decode.device_transform.crops_from_native`) is timed apart
 with ``--transform-on`` (``cpu`` or ``cuda``): ms per snippet for 1, 5 and 10 crops of a batch of
 16 snippets.
 """
@@ -41,11 +41,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_path import FPS, interleaved_rates, make_videos, own_videos  # noqa: E402
 
-from lit_extract.buffers import release_batch  # noqa: E402
-from lit_extract.crops import CropGeometry, default_order  # noqa: E402
-from lit_extract.data import ClipDataModule  # noqa: E402
-from lit_extract.device_transform import clips_from_native, crops_from_native  # noqa: E402
-from lit_extract.index import COLUMNS  # noqa: E402
+from lit_extract.decode.buffers import release_batch  # noqa: E402
+from lit_extract.decode.crops import CropGeometry, default_order  # noqa: E402
+from lit_extract.extract.data import ClipDataModule  # noqa: E402
+from lit_extract.decode.device_transform import clips_from_native, crops_from_native  # noqa: E402
+from lit_extract.indexing.index import COLUMNS  # noqa: E402
 
 SNIPPET = 16
 # row name -> ClipDataModule options

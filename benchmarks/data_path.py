@@ -8,12 +8,12 @@
 
 Writes UCF-Crime-like videos (320x240, 30 fps, ``--frames`` frames: a textured background with
 slow lighting drift, five moving shapes and sensor noise) once per codec into ``--data-dir``
-(kept for the next run): H.264 with B-frames (``lit_extract.demo.write_video(codec="h264")``:
+(kept for the next run): H.264 with B-frames (``lit_extract.commands.demo.write_video(codec="h264")``:
 libx264, a keyframe every 32 frames; ``--gop 250``, x264's default, writes them with PyAV
 directly, and the notebook's seeks get dearer) and mp4v. Builds the notebook's 32/16 clip index
 for them and times, in this one process pinned to one core:
 
-- ``notebook``: :class:`lit_extract.reference.NotebookClipDataset` (open + seek per frame, float32
+- ``notebook``: :class:`lit_extract.decode.reference.NotebookClipDataset` (open + seek per frame, float32
   normalization on the CPU), on ``--notebook-clips`` rows spread evenly over the index;
 - ``project``: ``ClipDataModule(...).setup("predict"); predict_dataloader()`` with ``num_workers=0``
   (uint8 clips; the normalization the module does on the device is timed apart, on this CPU);
@@ -56,11 +56,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lit_extract.data import ClipDataModule
-from lit_extract.demo import write_video
-from lit_extract.index import COLUMNS
-from lit_extract.module import IMAGENET_MEAN, IMAGENET_STD, FrozenVideoEncoder
-from lit_extract.reference import NotebookClipDataset
+from lit_extract.extract.data import ClipDataModule
+from lit_extract.commands.demo import write_video
+from lit_extract.indexing.index import COLUMNS
+from lit_extract.extract.module import IMAGENET_MEAN, IMAGENET_STD, FrozenVideoEncoder
+from lit_extract.decode.reference import NotebookClipDataset
 
 WIDTH, HEIGHT, FPS = 320, 240, 30.0
 CLIP_LEN, STRIDE = 32, 16  # the notebook's index
@@ -127,7 +127,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4
 
 def own_videos(folder: Path, count: int) -> tuple[list[Path], list[int], float]:
     """The first ``count`` videos under ``folder`` (sorted), their header frame counts and the first one's fps."""
-    from lit_extract.scan import probe_video
+    from lit_extract.indexing.scan import probe_video
 
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)[:count]
     if not paths:
@@ -248,7 +248,7 @@ def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[
     which a run pays once per split, whatever its length.
     """
     try:
-        from lit_extract.buffers import release_batch
+        from lit_extract.decode.buffers import release_batch
     except ImportError:  # a lit_extract from before buffer reuse (--before)
         release_batch = lambda batch: None  # noqa: E731
     loader = project_loader(index_path, args, workers, transform, decoder)

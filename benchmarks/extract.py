@@ -56,14 +56,14 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from data_path import CLIP_LEN, STRIDE, make_videos, write_index  # benchmarks/ is on sys.path
 from torch import nn
 
-from lit_extract.buffers import release_batch
-from lit_extract.cli import quiet_known_warnings
-from lit_extract.data import ClipDataModule
+from lit_extract.decode.buffers import release_batch
+from lit_extract.commands.cli import quiet_known_warnings
+from lit_extract.extract.data import ClipDataModule
 from torchvision.models.video import R3D_18_Weights
 
 from lit_extract.encoders import register_encoder
-from lit_extract.module import FrozenVideoEncoder, NormalizedEncoder
-from lit_extract.writer import EmbeddingWriter
+from lit_extract.extract.module import FrozenVideoEncoder, NormalizedEncoder
+from lit_extract.extract.writer import EmbeddingWriter
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 

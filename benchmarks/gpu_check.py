@@ -41,10 +41,10 @@ import extract  # noqa: E402
 from extract import device, synchronize  # noqa: E402
 from data_path import ROW_NAMES, decode_all, synthetic_frames, write_h264, write_index  # noqa: E402
 
-from lit_extract.cli import quiet_known_warnings  # noqa: E402
-from lit_extract.data import ClipDataModule  # noqa: E402
-from lit_extract.module import FrozenVideoEncoder  # noqa: E402
-from lit_extract.writer import EmbeddingWriter  # noqa: E402
+from lit_extract.commands.cli import quiet_known_warnings  # noqa: E402
+from lit_extract.extract.data import ClipDataModule  # noqa: E402
+from lit_extract.extract.module import FrozenVideoEncoder  # noqa: E402
+from lit_extract.extract.writer import EmbeddingWriter  # noqa: E402
 
 
 def write_one(job: tuple[str, int, int, float]) -> str:

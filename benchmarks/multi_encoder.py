@@ -42,13 +42,13 @@ from lightning.pytorch import Trainer
 from torch import nn
 
 from data_path import CLIP_LEN, STRIDE, make_videos, write_index  # benchmarks/ is on sys.path
-from lit_extract.cli import quiet_known_warnings
-from lit_extract.data import ClipDataModule
+from lit_extract.commands.cli import quiet_known_warnings
+from lit_extract.extract.data import ClipDataModule
 from torchvision.models.video import R3D_18_Weights
 
 from lit_extract.encoders import register_encoder
-from lit_extract.module import FrozenVideoEncoder
-from lit_extract.writer import EmbeddingWriter
+from lit_extract.extract.module import FrozenVideoEncoder
+from lit_extract.extract.writer import EmbeddingWriter
 
 SETTINGS = {"standin": ("standin_a", "standin_b"), "resnets": ("r3d_18", "mc3_18")}
 

@@ -3,7 +3,7 @@
     python benchmarks/probe.py [--rows 100000] [--dim 768] [--epochs 5] [--accelerator cpu]
 
 Writes a synthetic extraction run (index CSV, .npy memmaps, complete manifest) to a temporary
-folder, fits :class:`~lit_extract.probe.LinearProbe` on :class:`~lit_extract.probe.EmbeddingDataModule`
+folder, fits :class:`~lit_extract.evaluate.probe.LinearProbe` on :class:`~lit_extract.evaluate.probe.EmbeddingDataModule`
 with the data module's defaults (batch 4096, standardization with train statistics), and prints
 the setup time, seconds per train epoch and per validation pass, and the test AUROC. The classes
 differ along one random direction, so the AUROC should approach the Bayes value printed beside it.
@@ -22,9 +22,9 @@ import pandas as pd
 from lightning.pytorch import Callback, Trainer, seed_everything
 from numpy.lib.format import open_memmap
 
-from lit_extract.index import COLUMNS, file_sha256
-from lit_extract.manifest import split_file_names, write_json_atomic
-from lit_extract.probe import EmbeddingDataModule, LinearProbe
+from lit_extract.indexing.index import COLUMNS, file_sha256
+from lit_extract.store.manifest import split_file_names, write_json_atomic
+from lit_extract.evaluate.probe import EmbeddingDataModule, LinearProbe
 
 SHIFT = 1.5  # distance between the class means, in units of the noise std; Bayes AUROC = Phi(SHIFT / sqrt 2)
 

@@ -1,6 +1,6 @@
-"""``python -m lit_extract <command>``; see :mod:`lit_extract.cli`."""
+"""``python -m lit_extract <command>``; see :mod:`lit_extract.commands.cli`."""
 
-from lit_extract.cli import main
+from lit_extract.commands.cli import main
 
 if __name__ == "__main__":
     main()

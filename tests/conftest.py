@@ -1,6 +1,6 @@
 """Shared fixtures: small barcode videos, hand-written index CSVs, and a barcode reader.
 
-Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.demo.barcode_frame``);
+Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.commands.demo.barcode_frame``);
 ``read_barcode`` recovers it from a decoded, resized RGB frame, independently of lit_extract.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lit_extract.demo import BARCODE_BITS, barcode_frame, write_video
+from lit_extract.commands.demo import BARCODE_BITS, barcode_frame, write_video
 
 COLUMNS = ["split", "y", "category", "path", "clip_idx", "start_frame", "end_frame", "clip_len", "stride", "fps", "n_frames"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import lit_extract
-from lit_extract import cli
+from lit_extract.commands import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 LINKED_DOCS = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "README.md",
@@ -168,7 +168,7 @@ class ParserSeen(Exception):
 
 def lightning_flags(monkeypatch: pytest.MonkeyPatch, run) -> set[str]:
     """The flags of a LightningCLI program, read from its parser instead of parsing."""
-    from lit_extract.lightning_cli import HELP_ALL, ProjectCLI, option_strings
+    from lit_extract.commands.lightning_cli import HELP_ALL, ProjectCLI, option_strings
 
     def seen(self, parser, args):
         raise ParserSeen([*option_strings(self._command_parser(parser, list(args or []))), HELP_ALL, "-h"])
@@ -212,7 +212,7 @@ def script_flags(script: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def known_flags() -> dict[str, set[str]]:
     """Program -> the flags it accepts, for every lit_extract command and benchmark script."""
-    from lit_extract.lightning_cli import run_predict, run_probe
+    from lit_extract.commands.lightning_cli import run_predict, run_probe
 
     known: dict[str, set[str]] = {"--help": {"--help", "-h"}}
     with pytest.MonkeyPatch.context() as monkeypatch:

@@ -23,7 +23,7 @@ import pytest
 from nbclient import NotebookClient
 from sklearn.metrics import roc_auc_score
 
-from lit_extract.manifest import inspect_manifest, manifest_path, read_manifest
+from lit_extract.store.manifest import inspect_manifest, manifest_path, read_manifest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_extract.ipynb", "02_probe.ipynb")

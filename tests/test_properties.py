@@ -1,13 +1,13 @@
 """Generated inputs (hypothesis): every case works with correct output or ends in one ``LitExtractError`` line.
 
-The CLI prints a :class:`LitExtractError` as one ``error: ...`` line with exit status 2 (tests/test_cli.py),
+The CLI prints a :class:`LitExtractError` as one ``error: ...`` line with exit status 2 (tests/commands/test_cli.py),
 so each property calls the library function in-process and asks: the right result, or a one-line
 ``LitExtractError`` -- never another exception (a traceback). Inputs:
 
 - index CSVs: cell values of every column drawn from valid values and junk (text in number columns,
   out-of-range values, empty cells), dropped and extra columns, duplicate clips, videos in two
   splits, unicode / space / comma paths, files that exist or not. The expected table is computed
-  here from the documented rules (lit_extract.index), independently of the code.
+  here from the documented rules (lit_extract.indexing.index), independently of the code.
 - UCF-Crime annotation files and split lists: lines of drawn fields, blank lines, extra spaces,
   backslashes, bytes that are not UTF-8.
 - damaged containers (H.264 with B-frames, and mp4v): random bytes overwritten anywhere in the
@@ -31,12 +31,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import read_barcode
-from lit_extract.demo import barcode_frame, write_video
+from lit_extract.commands.demo import barcode_frame, write_video
 from lit_extract.errors import LitExtractError
-from lit_extract.index import COLUMNS, INT_COLUMNS, SPLITS, load_index
-from lit_extract.metrics import read_annotations
-from lit_extract.scan import ucf_crime_videos
-from lit_extract.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, decode_clip_frames
+from lit_extract.indexing.index import COLUMNS, INT_COLUMNS, SPLITS, load_index
+from lit_extract.indexing.frame_truth import read_annotations
+from lit_extract.indexing.scan import ucf_crime_videos
+from lit_extract.decode.video import STATUS_OK, STATUS_REPEATED, STATUS_UNREADABLE, VideoOutcome, decode_clip_frames
 
 settings.register_profile("suite", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -10,6 +10,19 @@ asks which family it holds. A family is one module:
   ``spec(model: str) -> EncoderSpec``, and imports its library only when asked for a spec.
 
 Adding an encoder touches its family's module; adding a family adds a module and one line below.
+
+Modules:
+
+- :mod:`~lit_extract.encoders.spec`: the contract (``EncoderSpec``, ``ClipLimits``, ``Encoder``).
+- :mod:`~lit_extract.encoders.torchvision`: torchvision's Kinetics video models.
+- :mod:`~lit_extract.encoders.i3d_resnet`: I3D ResNet-50 (``i3d_r50``).
+- :mod:`~lit_extract.encoders.i3d_inception`: Inception-v1 I3D (``i3d_inception``).
+- :mod:`~lit_extract.encoders.i3d_weights`: the published I3D weight files' layouts.
+- :mod:`~lit_extract.encoders.timm`: ``timm:<model>``, image models per frame.
+- :mod:`~lit_extract.encoders.hf`: ``hf:<directory>``, Hugging Face video models.
+- :mod:`~lit_extract.encoders.weights`: ``--model.weights`` words (``DEFAULT``, a path, ``none``).
+- :mod:`~lit_extract.encoders.extras`: optional extras, refused in one line when missing.
+- :mod:`~lit_extract.encoders.memory_format`: `--model.channels_last` for 2-D layers.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from lit_extract.encoders import hf, i3d_inception, i3d_resnet, timm, torchvisio
 from lit_extract.encoders.spec import RGB, ClipLimits, Encoder, EncoderSpec
 from lit_extract.encoders.torchvision import register_encoder
 from lit_extract.errors import LitExtractError
-from lit_extract.file_stem import file_stem
+from lit_extract.store.file_stem import file_stem
 
 __all__ = [
     "ClipLimits", "Encoder", "EncoderSpec", "build_encoder", "check_clip", "default_normalization",

@@ -1,0 +1,88 @@
+"""Test metrics: clip, video and frame-level AUROC.
+
+Frame-level metrics score every frame of every test video: a frame takes the highest score of the
+clips that cover it, and frames after the last scored clip take its score, as the UCF-Crime
+authors' evaluation code does (:func:`frame_scores`). The labels are the benchmark's own frame truth
+(:mod:`lit_extract.indexing.frame_truth`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from lit_extract.indexing.frame_truth import Annotations, FrameTruth
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` against 0/1 ``labels``; NaN when only one class is present."""
+    labels = np.asarray(labels)
+    if labels.size == 0 or labels.min() == labels.max():
+        return math.nan
+    return float(binary_auroc(torch.tensor(np.asarray(scores, dtype=np.float64)), torch.tensor(labels).long()))
+
+
+def video_auroc(scores: np.ndarray, labels: np.ndarray, videos: Sequence[str]) -> float:
+    """AUROC over videos: a video's score is the max of its clips' scores, its label the max of their labels."""
+    per_video = pd.DataFrame({"video": list(videos), "score": scores, "label": labels}).groupby("video").max()
+    return auroc(per_video["score"].to_numpy(), per_video["label"].to_numpy())
+
+
+def frame_scores(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_frames: int) -> np.ndarray:
+    """Score of every frame ``0..n_frames-1`` of one video from its clips ``[starts[i], ends[i])`` (0-based).
+
+    A frame covered by clips gets the max of their scores. A frame covered by none (e.g. the tail
+    after the last full clip) gets the score of the nearest covered frame, the earlier one on a tie.
+    Returns ``(n_frames,)`` float64. Raises ``ValueError`` when no clip covers any frame.
+    """
+    frames = np.full(n_frames, -np.inf)
+    for score, start, end in zip(scores, starts, ends):
+        np.maximum(frames[start:end], score, out=frames[start:end])
+    covered = np.flatnonzero(np.isfinite(frames))
+    if covered.size == 0:
+        raise ValueError(f"no clip covers any of the {n_frames} frames")
+    missing = np.flatnonzero(~np.isfinite(frames))
+    if missing.size:
+        after = np.searchsorted(covered, missing)
+        left = covered[np.clip(after - 1, 0, covered.size - 1)]
+        right = covered[np.clip(after, 0, covered.size - 1)]
+        frames[missing] = frames[np.where(np.abs(missing - left) <= np.abs(right - missing), left, right)]
+    return frames
+
+
+def frame_auroc(scores: np.ndarray, rows: pd.DataFrame, annotations: Annotations | FrameTruth) -> float:
+    """The standard UCF-Crime metric: AUROC over all frames of all videos in ``rows``.
+
+    ``rows`` are index rows (``path, y, start_frame, end_frame, n_frames``) aligned with the clip
+    ``scores``; frame scores and labels are those of :func:`frame_level`. Raises
+    :class:`LitExtractError` when a video has no truth.
+    """
+    return auroc(*frame_level(scores, rows, annotations))
+
+
+def frame_level(
+    scores: np.ndarray, rows: pd.DataFrame, annotations: Annotations | FrameTruth
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of every video in ``rows``: ``(scores (frames,) float64, labels (frames,) int64)``.
+
+    Videos in order of first appearance in ``rows``; frame scores from :func:`frame_scores`,
+    labels from the ``annotations`` of :func:`read_annotations` (1-based inclusive,
+    :func:`frame_labels`) or any dataset's :class:`FrameTruth`. Raises :class:`LitExtractError`
+    when a video has no truth.
+    """
+    truth = annotations if isinstance(annotations, FrameTruth) else FrameTruth("ucf-crime", ranges=annotations)
+    stems = rows["path"].map(lambda p: Path(p).stem)
+    truth.check(dict(zip(stems, rows["y"])) if "y" in rows else dict.fromkeys(stems, 1))
+    all_scores, all_labels = [], []
+    for _, clips in rows.assign(stem=stems, score=scores).groupby("path", sort=False):
+        n_frames = int(clips["n_frames"].iloc[0])
+        all_scores.append(frame_scores(clips["score"].to_numpy(), clips["start_frame"].to_numpy(),
+                                       clips["end_frame"].to_numpy(), n_frames))
+        all_labels.append(truth.labels(clips["stem"].iloc[0], n_frames))
+    return np.concatenate(all_scores), np.concatenate(all_labels)

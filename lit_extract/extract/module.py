@@ -1,0 +1,239 @@
+"""FrozenVideoEncoder: frozen torchvision video encoders whose ``predict_step`` returns embeddings.
+
+Input batches hold uint8 clips (B, C, T, H, W) as the loader made them (ten-crop: (B, 10, C, T, H, W);
+``--data.transform device``: native-size frames, resized here by
+:mod:`lit_extract.decode.device_transform`); conversion to float, scaling to [0, 1] and mean/std
+normalization run here, on the device, in float32 (the same arithmetic as the reference
+notebook's CPU code, so results match it). Each encoder's mean/std default to what its weights
+were trained with (:func:`lit_extract.encoders.default_normalization`).
+
+Several encoders in one pass (``--model.encoder '[swin3d_t, r3d_18]'``): every batch, decoded
+once, goes through each encoder. Each encoder has its own weights and its own normalization
+(encoders that share a mean/std share one normalized copy of the batch); each encoder's
+embeddings are bit-identical to those of a run with that encoder alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from lit_extract.decode.buffers import release_batch
+from lit_extract.decode.device_transform import clips_from_native
+from lit_extract.encoders import build_encoder, check_clip, default_normalization
+from lit_extract.errors import LitExtractError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def encoder_list(encoder: str | Sequence[str]) -> list[str]:
+    """``--model.encoder`` as a list of distinct names (one name or a non-empty list)."""
+    names = [encoder] if isinstance(encoder, str) else list(encoder)
+    if not names or len(set(names)) != len(names):
+        raise LitExtractError(f"--model.encoder {names}: give one encoder name or a list of distinct names")
+    return names
+
+
+def weights_per_encoder(names: Sequence[str], weights: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    """``--model.weights`` resolved per encoder: one value for all, a list in ``names`` order, or a mapping by name."""
+    if isinstance(weights, str):
+        return {name: weights for name in names}
+    if isinstance(weights, Mapping):
+        if set(weights) != set(names):
+            raise LitExtractError(
+                f"--model.weights names {sorted(weights)}, --model.encoder {list(names)}; "
+                "give the weights of exactly these encoders (or one value for all)"
+            )
+        return {name: str(weights[name]) for name in names}
+    values = list(weights)
+    if len(values) != len(names):
+        raise LitExtractError(
+            f"--model.weights gives {len(values)} value(s) for {len(names)} encoder(s) {list(names)}; "
+            "give one value for all, one per encoder in the same order, or a mapping encoder: weights"
+        )
+    return {name: str(value) for name, value in zip(names, values)}
+
+
+class NormalizedEncoder(nn.Module):
+    """One frozen encoder and the normalization its weights expect.
+
+    ``normalize``: uint8 (B, C, T, H, W) -> float32 ``(x / 255 - mean) / std``; ``encoder``: the
+    head-less torchvision model (see :func:`lit_extract.encoders.build_encoder`), float32
+    (B, C, T, H, W) -> (B, embedding_dim). ``mean``/``std`` None = what the encoder's weights
+    declare; ``mean_used``/``std_used`` are the values applied (recorded in its run record).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        weights: str,
+        frames: int,
+        img_size: int,
+        mean: Sequence[float] | None,
+        std: Sequence[float] | None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        declared_mean, declared_std = default_normalization(name)
+        self.mean_used = tuple(float(v) for v in (declared_mean if mean is None else mean))
+        self.std_used = tuple(float(v) for v in (declared_std if std is None else std))
+        built = build_encoder(name, weights=weights, frames=frames, img_size=img_size)
+        self.name, self.weights, self.embedding_dim = name, weights, built.embedding_dim
+        self.channels_last = channels_last
+        self.encoder = built.module
+        if channels_last:
+            self.encoder = self.encoder.to(memory_format=torch.channels_last_3d)
+        if compile:
+            self.encoder = torch.compile(self.encoder)
+        self.register_buffer("mean", torch.tensor(self.mean_used, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.std_used, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        """``(mean, std)`` as lists of 3 floats (RGB, [0, 1] scale), as the run records them."""
+        return list(self.mean_used), list(self.std_used)
+
+    def normalize(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 or float (B, C, T, H, W), values in [0, 255] -> float32 (B, C, T, H, W): ``(x / 255 - mean) / std``."""
+        x = clips.to(torch.float32) / 255.0
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return x
+
+
+class FrozenVideoEncoder(pl.LightningModule):
+    """Torchvision video models with their heads replaced by Identity, frozen, in eval mode.
+
+    Args:
+        encoder: registry name (see ``lit_extract.encoders.encoder_names()``), e.g. ``swin3d_t``,
+            ``timm:<model>`` or ``hf:<directory>``, or a list of names: every batch then goes
+            through each of them.
+        weights: ``DEFAULT`` (the family's pretrained weights: torchvision's and timm's download,
+            an ``hf:`` directory's own), ``none`` (random init) or a path to a local state dict
+            (for clusters without internet); one value for all encoders, a list (one per
+            encoder, same order) or a mapping ``{encoder: weights}``.
+        frames: T of the clips it will see (linked from ``--data.frames``; checked against every
+            encoder's requirement before any encoder is built).
+        img_size: H = W of the clips (linked from ``--data.img_size``).
+        mean: per-channel mean (RGB, on the [0, 1] scale) subtracted before each encoder; ``None`` =
+            the one each encoder's ``DEFAULT`` weights were trained with (ImageNet's for swin3d_*).
+        std: per-channel std (RGB) divided by before each encoder; ``None`` = the weights' own.
+        channels_last: run the encoders in ``channels_last_3d`` memory format (faster convs on GPU).
+        compile: wrap each encoder in ``torch.compile``.
+
+    ``predict_step`` returns (B, D) embeddings when ``encoder`` is one name, and a dict
+    ``{name: (B, D_name)}`` when it is a list.
+    """
+
+    def __init__(
+        self,
+        encoder: str | list[str] = "swin3d_t",
+        weights: str | list[str] | dict[str, str] = "DEFAULT",
+        frames: int = 8,
+        img_size: int = 224,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        names = encoder_list(encoder)
+        weights_by_name = weights_per_encoder(names, weights)
+        for name in names:  # every encoder's clip requirement, before any weights are loaded
+            check_clip(name, frames=frames, img_size=img_size)
+        # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
+        self.members = nn.ModuleList(
+            NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
+            for name in names
+        )
+        self._position = {name: position for position, name in enumerate(names)}
+        self.returns_dict = not isinstance(encoder, str)
+        self.active: list[str] = list(names)  # encoders predict_step runs (the writer drops finished ones)
+        first = self.member(names[0])
+        # The first encoder's attributes, under the names a single-encoder module has always had.
+        self.encoder_name, self.weights, self.embedding_dim = first.name, first.weights, first.embedding_dim
+        self.mean_used, self.std_used = first.mean_used, first.std_used
+        self.eval()
+
+    @property
+    def encoder_names(self) -> list[str]:
+        """The encoders, in ``--model.encoder`` order."""
+        return list(self._position)
+
+    def member(self, name: str) -> NormalizedEncoder:
+        """The encoder called ``name`` with its normalization."""
+        return self.members[self._position[name]]
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Per encoder: what produced its numbers (name, weights, mean/std, D), for its run record."""
+        described = {}
+        for name, member in zip(self.encoder_names, self.members):
+            mean, std = member.normalization
+            described[name] = {"encoder": name, "weights": str(member.weights), "mean": mean, "std": std,
+                               "embedding_dim": int(member.embedding_dim)}
+        return described
+
+    def train(self, mode: bool = True) -> FrozenVideoEncoder:
+        """Always stays in eval mode: the encoders are frozen (BatchNorm/Dropout never train)."""
+        return super().train(False)
+
+    def normalize(self, clips: torch.Tensor) -> torch.Tensor:
+        """The first encoder's normalization: uint8 (B, C, T, H, W) -> float32 ``(x / 255 - mean) / std``."""
+        return self.member(self.encoder_name).normalize(clips)
+
+    def embed(self, clips: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """uint8 or float (B, C, T, H, W) clips -> ``{name: (B, D_name)}`` for ``names`` (default: all).
+
+        uint8 clips are normalized once per distinct (mean, std) and shared by the encoders that
+        use it; float clips are taken as already normalized.
+        """
+        normalized: dict[tuple, torch.Tensor] = {}
+        embeddings = {}
+        for name in self.encoder_names if names is None else names:
+            member = self.member(name)
+            x = clips
+            if clips.dtype == torch.uint8:
+                key = (*member.normalization[0], *member.normalization[1], member.channels_last)
+                if key not in normalized:
+                    normalized[key] = member.normalize(clips)
+                x = normalized[key]
+            embeddings[name] = member.encoder(x)
+        return embeddings
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """uint8 or float (B, C, T, H, W) clips -> (B, D) embeddings (a dict by encoder for a list)."""
+        if not self.returns_dict:
+            return self.embed(clips, [self.encoder_name])[self.encoder_name]
+        return self.embed(clips, self.active)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | dict[str, torch.Tensor]:
+        """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``); ``{name: (B, D_name)}`` for a list.
+
+        Ten-crop clips (B, crops, C, T, H, W) go through each encoder as one batch of B * crops and
+        come back as (B, crops, D). A ``--data.transform device`` batch (``batch["frames"]``) is
+        resized here first (whole values in [0, 255], so uint8 holds them exactly).
+        """
+        if isinstance(batch, dict) and "frames" in batch:
+            clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size, batch.get("colour"))
+            clips = clips.to(torch.uint8)
+        else:
+            clips = batch["clips"] if isinstance(batch, dict) else batch[0]
+        if clips.ndim == 6:
+            embeddings = self(clips.flatten(0, 1))  # B*crops C T H W -> B*crops D
+            if isinstance(embeddings, dict):
+                return {name: e.unflatten(0, clips.shape[:2]) for name, e in embeddings.items()}  # B crops D
+            return embeddings.unflatten(0, clips.shape[:2])
+        return self(clips)
+
+    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """The step and the writer (a callback: called before this hook) are done with the batch:
+        its buffer may go back to its DataLoader worker (on GPU runs that happened when it was pinned)."""
+        release_batch(batch)

@@ -1,0 +1,336 @@
+"""Per-video feature files for weakly-supervised video anomaly detection (RTFM, MGFN, UR-DMU, Sultani).
+
+``python -m lit_extract export --manifest processed/manifest_{encoder}.json --format rtfm --out features/
+[--annotations Temporal_Anomaly_Annotation_for_Testing_Videos.txt]`` turns a finished extraction
+into what those projects' loaders read (github.com/tianyu0207/RTFM ``dataset.py``,
+``test_10crop.py``, ``list/ucf-i3d.list``, ``list/make_gt_ucf.py``; carolchenyx/MGFN
+``datasets/dataset.py``; WaqasSultani/AnomalyDetectionCVPR2018 ``Save_C3DFeatures_32Segments.m``):
+
+- ``{video stem}_{encoder}.npy`` per video (their ``Abuse001_x264_i3d.npy``), ``np.load``-able,
+  float32. ``rtfm``: ``(snippets, crops, D)``, the video's rows in index order (crops = 10 for a
+  ``--data.crops 10`` run, else 1); the loaders transpose it to ``(crops, snippets, D)``.
+  ``segments32``: ``(32, D)``, the crop-averaged snippets pooled into 32 segments and
+  L2-normalized exactly as ``Save_C3DFeatures_32Segments.m`` does (:func:`sultani_segments`).
+- ``train.list`` / ``test.list``: one absolute path per line; anomalous videos (y = 1) first, then
+  normal ones, each group sorted by file name (the order of RTFM's lists, whose loaders take the
+  first 810 lines of the UCF-Crime train list as anomalous and the rest as normal). **val videos go
+  back into train.list** (UCF-Crime's 1,610 train videos = lit_extract's train + val).
+- ``gt-ucf.npy`` (with ``--annotations``): float64 0/1 frame labels of the test videos
+  concatenated in ``test.list`` order, ``snippets x snippet length`` frames per video (the frames
+  the snippets cover; the loaders repeat each snippet score 16 times), from the annotation file's
+  1-based inclusive ranges (:func:`lit_extract.indexing.frame_truth.frame_labels`).
+
+- ``per-crop`` (UR-DMU, VadCLIP, MGFN on XD-Violence, XDVioDet): one float32 ``(snippets, D)``
+  file per crop, ``{video stem}__{k}.npy`` (k = 0 .. crops - 1, the published XD-Violence
+  features' names); ``train.list`` / ``test.list`` hold one line per crop file, each video's crops
+  together (k ascending), anomalous videos first, so the split point the loaders hard-code is
+  anomalous videos x crops (UR-DMU: ``[:9525]`` = 1,905 x 5 on XD-Violence, ``[:8100]`` = 810 x 10 on
+  UCF-Crime). ``train.csv`` / ``test.csv`` are VadCLIP's lists (``path,label``: the label is the
+  category, XD-Violence's the code in the file name, ``A`` for normal): train every crop file,
+  test one crop file per video, the one VadCLIP evaluates (``__5`` for ten-crop UCF-Crime, else ``__0``).
+- The ground truth (with ``--annotations``) is named and built as each benchmark's methods do
+  (:mod:`lit_extract.evaluate.metrics` reads the truth): ``gt-ucf.npy`` (above); ``gt-sh.npy`` (ShanghaiTech,
+  ``--annotations testing/test_frame_mask``: each test video's mask over its snippets x 16 frames,
+  a shorter mask padded with its last label, as RTFM's ``list/make_gt_sh.py``; float64);
+  ``gt_xd.npy`` (XD-Violence, ``--annotations annotations.txt``: 0-based end-exclusive ranges over
+  snippets x 16 frames, as VadCLIP's ``list/make_gt_xd.py``; float32). Always in ``test.list`` order.
+
+Those methods assume back-to-back snippets: each video's clips must start at frame 0, be
+``clip_len`` frames long, follow each other without gap or overlap (stride = clip length) and
+cover every full snippet of the video, the last shorter snippet included or not
+(``python -m lit_extract index --clip-len 16 --stride 16`` makes such an index; ``--keep-tail``, the
+default for ShanghaiTech, adds that last snippet). Anything else, rows not done, or a test video without an annotation line is
+refused before anything is written. Files are written atomically (temp file + rename, with the
+umask's mode: :mod:`lit_extract.atomic`), the lists last: an export that stopped half-way has no lists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from lit_extract.atomic import save_npy_atomic, write_text_atomic
+from lit_extract.errors import LitExtractError, first_few
+from lit_extract.store.file_stem import file_stem
+from lit_extract.indexing.index import split_rows
+from lit_extract.store.manifest import load_run_index, open_split, read_manifest
+from lit_extract.indexing.datasets.xd_violence import LABEL_MARK
+from lit_extract.indexing.frame_truth import read_frame_truth
+
+Format = Literal["rtfm", "segments32", "per-crop"]
+FORMATS = ("rtfm", "segments32", "per-crop")
+SEGMENTS = 32
+LOADER_SNIPPET_FRAMES = 16  # RTFM, MGFN and UR-DMU repeat each snippet score 16 times
+TRAIN_LIST, TEST_LIST, GROUND_TRUTH = "train.list", "test.list", "gt-ucf.npy"
+LIST_OF_SPLIT = {"train": TRAIN_LIST, "val": TRAIN_LIST, "test": TEST_LIST}
+GROUND_TRUTHS = {"ucf-crime": (GROUND_TRUTH, np.float64), "shanghaitech": ("gt-sh.npy", np.float64),
+                 "xd-violence": ("gt_xd.npy", np.float32)}  # file name, dtype: as each family's make_gt script
+CSV_OF_LIST = {TRAIN_LIST: "train.csv", TEST_LIST: "test.csv"}  # VadCLIP's lists (per-crop)
+UCF_TEST_CROP = 5  # VadCLIP evaluates UCF-Crime's crop __5 (of ten), the other datasets' __0
+
+
+@dataclass(frozen=True)
+class Video:
+    """One exported video: its index ``path``, ``split``, label ``y`` (max of its clips') and the
+    positions of its ``rows`` (snippets, in index order) in the split's files."""
+
+    path: str
+    split: str
+    y: int
+    rows: np.ndarray
+    category: str = ""
+
+    @property
+    def stem(self) -> str:
+        return Path(self.path).stem
+
+    @property
+    def label(self) -> str:
+        """VadCLIP's ``label`` column: XD-Violence's code from the file name (``B2-0-0``, ``A``), else the category."""
+        return self.stem.rsplit(LABEL_MARK, 1)[1] if LABEL_MARK in self.stem else self.category
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_features` wrote: ``lists`` (list name -> videos in line order),
+    ``feature_shape`` of one video file with ``n`` snippets as a string, the ground truth file (or
+    None), its length, the snippet length, and the annotation lines ignored (videos not in test)."""
+
+    out: Path
+    lists: dict[str, list[Video]]
+    feature_shape: str
+    ground_truth: Path | None
+    ground_truth_frames: int
+    snippet_frames: int
+    ignored_annotations: int
+    crops: int = 1
+    format: str = "rtfm"
+    test_crop: int = 0
+
+
+def sultani_segments(snippets: np.ndarray, segments: int = SEGMENTS) -> np.ndarray:
+    """(n, D) snippet features -> (segments, D) float32, as ``Save_C3DFeatures_32Segments.m``.
+
+    Segment boundaries are MATLAB's ``round(linspace(1, n, 33))`` (1-based, rounded half away
+    from zero); segment ``i`` is the mean of snippets ``b[i] .. b[i+1]-1`` (1-based), or snippet
+    ``b[i]`` alone when that range is empty (fewer than 32 snippets). So the last snippet is used
+    only when it is a segment on its own, as in the original. Each segment is divided by its L2
+    norm (a zero segment stays zero).
+    """
+    n = len(snippets)
+    bounds = np.floor(np.linspace(1, n, segments + 1) + 0.5).astype(np.int64) - 1  # 0-based
+    pooled = np.empty((segments, snippets.shape[1]), dtype=np.float64)
+    for i in range(segments):
+        start, stop = bounds[i], bounds[i + 1]
+        pooled[i] = snippets[start:stop].mean(axis=0) if stop > start else snippets[start]
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def snippet_videos(rows: pd.DataFrame, split: str, index_path: str) -> tuple[list[Video], int]:
+    """``split``'s videos as back-to-back snippets, and the snippet length.
+
+    Raises :class:`LitExtractError` naming the first video whose clips are not fixed-length,
+    contiguous, non-overlapping snippets from frame 0 covering all of its full snippets.
+    """
+    fix = (f"export needs back-to-back fixed-length snippets: build the index with "
+           f"`python -m lit_extract index --clip-len 16 --stride 16` and extract again")
+    lengths = rows["end_frame"] - rows["start_frame"]
+    snippet = int(lengths.max())
+    videos = []
+    for path, clips in rows.groupby("path", sort=False):
+        where = f"{index_path}: {split} video {path}"
+        starts, ends = clips["start_frame"].to_numpy(), clips["end_frame"].to_numpy()
+        n_frames = int(clips["n_frames"].iloc[0])
+        tail = len(ends) > 0 and ends[-1] == n_frames and n_frames % snippet and ends[-1] - starts[-1] == n_frames % snippet
+        body = slice(0, len(starts) - 1) if tail else slice(None)  # a last, shorter snippet ending the video is kept
+        if (ends[body] - starts[body] != snippet).any():
+            raise LitExtractError(f"{where} has clips of {first_few(sorted(set((ends - starts).tolist())))} "
+                                  f"frames, others {snippet}; {fix}")
+        if (starts[1:] < ends[:-1]).any():
+            k = int(np.flatnonzero(starts[1:] < ends[:-1])[0])
+            raise LitExtractError(f"{where} has overlapping clips ([{starts[k]}, {ends[k]}) and "
+                                  f"[{starts[k + 1]}, {ends[k + 1]})); {fix}")
+        expected = np.arange(len(starts)) * snippet
+        full = n_frames // snippet + bool(tail)
+        if (starts != expected).any() or len(starts) != full:
+            raise LitExtractError(
+                f"{where} is incomplete: its {len(starts)} clip(s) are not the {full} back-to-back snippets "
+                f"[0, {snippet}), [{snippet}, {2 * snippet}), ... of its {int(clips['n_frames'].iloc[0])} frames "
+                f"(missing or reordered rows); {fix}"
+            )
+        videos.append(Video(str(path), split, int(clips["y"].max()), clips.index.to_numpy(np.int64),
+                            str(clips["category"].iloc[0])))
+    return videos, snippet
+
+
+def list_order(videos: Iterable[Video]) -> list[Video]:
+    """Anomalous videos (y = 1) first, then normal ones; each group sorted by file name."""
+    return sorted(videos, key=lambda video: (video.y == 0, video.stem))
+
+
+def export_features(
+    manifest: str | Path,
+    format: Format = "rtfm",
+    out: str | Path = "features",
+    annotations: str | Path | None = None,
+    dataset: str | None = None,
+) -> ExportResult:
+    """Write the per-video (or per-crop) files, the lists and the ground truth (see the module doc).
+
+    ``dataset`` (ucf-crime, xd-violence, shanghaitech) says whose truth ``annotations`` is; by
+    default the one it looks like (:func:`lit_extract.indexing.frame_truth.truth_dataset`).
+    Everything is checked before the first file is written; raises :class:`LitExtractError`.
+    """
+    manifest_path, out = Path(manifest), Path(out).expanduser()
+    if format not in FORMATS:
+        raise LitExtractError(f"--format {format}: choose {', '.join(FORMATS)}")
+    run = read_manifest(manifest_path)
+    index = load_run_index(manifest_path, run)
+    index_path = run["index"]["path"]
+    encoder, crops, dim = run["encoder"], int(run.get("crops", 1)), int(run["embedding_dim"])
+    splits = [split for split in ("train", "val", "test") if split in run["splits"]]
+    videos: dict[str, list[Video]] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    snippet_lengths = set()
+    for split in splits:
+        rows = split_rows(index, split)
+        arrays = open_split(manifest_path, split, run)
+        expected = (len(rows), dim) if crops == 1 else (len(rows), crops, dim)
+        if arrays.embeddings.shape != expected:
+            raise LitExtractError(f"{manifest_path}: {split} embeddings are {arrays.embeddings.shape}, the index and "
+                                  f"manifest say {expected}; rerun predict into a fresh folder")
+        not_done = np.flatnonzero(np.asarray(arrays.done) == 0)
+        if not_done.size:
+            raise LitExtractError(f"{manifest_path}: {split} has {not_done.size} row(s) not done (e.g. rows "
+                                  f"{first_few(not_done.tolist())}); rerun the same predict command to finish them")
+        videos[split], snippet = snippet_videos(rows, split, index_path)
+        snippet_lengths.add(snippet)
+        embeddings[split] = arrays.embeddings
+    if len(snippet_lengths) > 1:
+        raise LitExtractError(f"{index_path}: snippets of {sorted(snippet_lengths)} frames in different splits; "
+                              "export needs one snippet length")
+    snippet = snippet_lengths.pop()
+    names = Counter(video.stem for split_videos in videos.values() for video in split_videos)
+    twice = sorted(stem for stem, count in names.items() if count > 1)
+    if twice:
+        raise LitExtractError(f"{index_path}: video file names {first_few(twice, 3)} occur more than once; "
+                              f"their {{stem}}_{file_stem(encoder)}.npy files would collide")
+
+    ground_truth, ignored, truth_name = None, 0, GROUND_TRUTH
+    if annotations is not None:
+        if "test" not in videos:
+            raise LitExtractError(f"{manifest_path}: no test split to label; drop --annotations or extract the test split")
+        truth = read_frame_truth(annotations, dataset)
+        dataset = truth.dataset
+        test_stems = [video.stem for video in videos["test"]]
+        truth.check({video.stem: video.y for video in videos["test"]})
+        ignored = len(set(truth.ranges) - set(test_stems))  # ShanghaiTech's masks also cover its train list: no note
+        truth_name, dtype = GROUND_TRUTHS[dataset]
+        ground_truth = np.concatenate([
+            truth.labels(video.stem, len(video.rows) * snippet) for video in list_order(videos["test"])
+        ]).astype(dtype)
+    all_videos = [video for split_videos in videos.values() for video in split_videos]
+    if dataset is None and all(LABEL_MARK in video.stem for video in all_videos):
+        dataset = "xd-violence"
+    test_crop = UCF_TEST_CROP if dataset == "ucf-crime" and crops > UCF_TEST_CROP else 0
+
+    lists: dict[str, list[Video]] = {}
+    for split in splits:
+        lists.setdefault(LIST_OF_SPLIT[split], []).extend(videos[split])
+    lists = {name: list_order(members) for name, members in lists.items()}
+    make_folder(out)
+    stale = (TRAIN_LIST, TEST_LIST, *CSV_OF_LIST.values(), *(name for name, _ in GROUND_TRUTHS.values()))
+    for name in stale:  # stale lists must not point at a half-done export
+        (out / name).unlink(missing_ok=True)
+    for split in splits:
+        for video in videos[split]:
+            features = np.asarray(embeddings[split][video.rows], dtype=np.float32)  # snippets D | snippets crops D
+            features = features.reshape(len(video.rows), crops, dim)  # snippets crops D
+            if format == "per-crop":
+                for k in range(crops):
+                    save_npy_atomic(out / crop_name(video, k), np.ascontiguousarray(features[:, k]))  # snippets D
+                continue
+            if format == "segments32":
+                features = sultani_segments(features.mean(axis=1))  # 32 D
+            save_npy_atomic(out / feature_name(video, encoder), features)
+    if ground_truth is not None:
+        save_npy_atomic(out / truth_name, ground_truth)
+    for name, members in lists.items():
+        if format == "per-crop":
+            write_per_crop_lists(out, name, members, crops, test_crop)
+        else:
+            write_text_atomic(out / name, "".join(f"{(out / feature_name(v, encoder)).resolve()}\n" for v in members))
+    shape = {"rtfm": f"(snippets, {crops}, {dim})", "segments32": f"({SEGMENTS}, {dim})", "per-crop": f"(snippets, {dim})"}
+    return ExportResult(
+        out=out, lists=lists, feature_shape=shape[format],
+        ground_truth=out / truth_name if ground_truth is not None else None,
+        ground_truth_frames=0 if ground_truth is None else len(ground_truth),
+        snippet_frames=snippet, ignored_annotations=ignored, crops=crops, format=format, test_crop=test_crop,
+    )
+
+
+def crop_name(video: Video, k: int) -> str:
+    """``{video stem}__{k}.npy``, crop ``k``'s file (the published XD-Violence features' names)."""
+    return f"{video.stem}__{k}.npy"
+
+
+def write_per_crop_lists(out: Path, name: str, members: list[Video], crops: int, test_crop: int) -> None:
+    """``name`` (one line per crop file, each video's crops together) and VadCLIP's CSV beside it
+    (``path,label``; the test CSV one crop per video, ``test_crop``)."""
+    lines = [((out / crop_name(video, k)).resolve(), video.label) for video in members for k in range(crops)]
+    write_text_atomic(out / name, "".join(f"{path}\n" for path, _ in lines))
+    table = pd.DataFrame(lines, columns=["path", "label"])
+    if name == TEST_LIST:
+        table = table.iloc[test_crop::crops]
+    write_text_atomic(out / CSV_OF_LIST[name], table.to_csv(index=False))
+
+
+def feature_name(video: Video, encoder: str) -> str:
+    """``{video stem}_{encoder stem}.npy``, e.g. ``Abuse001_x264_swin3d_t.npy`` (encoder stem:
+    :func:`~lit_extract.store.file_stem.file_stem`)."""
+    return f"{video.stem}_{file_stem(encoder)}.npy"
+
+
+def make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LitExtractError(f"{out}: cannot create the output folder ({exc.strerror}); choose another --out") from exc
+    if not os.access(out, os.W_OK):
+        raise LitExtractError(f"{out}: output folder can't be written; choose another --out")
+
+
+def summary(result: ExportResult) -> str:
+    """Lines the ``export`` command prints: files, list composition (the RTFM/MGFN split point), gt."""
+    videos = sum(len(members) for members in result.lists.values())
+    per_crop = result.format == "per-crop"
+    files = videos * result.crops if per_crop else videos
+    lines = [f"wrote {files} feature files {result.feature_shape} float32 to {result.out}/"]
+    for name, members in result.lists.items():
+        anomalous = sum(video.y == 1 for video in members)
+        if per_crop:
+            lines.append(f"{result.out / name}: {len(members) * result.crops} crop files of {len(members)} videos, "
+                         f"the first {anomalous * result.crops} ({anomalous} anomalous videos x {result.crops} crops) "
+                         f"anomalous, then {(len(members) - anomalous) * result.crops} normal")
+        else:
+            lines.append(f"{result.out / name}: {len(members)} videos, the first {anomalous} anomalous, "
+                         f"then {len(members) - anomalous} normal")
+    if per_crop:
+        lines.append(f"{result.out / CSV_OF_LIST[TEST_LIST]}: VadCLIP's test list, crop __{result.test_crop} of each video")
+    if result.ground_truth is not None:
+        lines.append(f"{result.ground_truth}: {result.ground_truth_frames} frame labels "
+                     f"({result.snippet_frames} per snippet), in {TEST_LIST} order")
+    if result.snippet_frames != LOADER_SNIPPET_FRAMES:
+        lines.append(f"note: snippets are {result.snippet_frames} frames; RTFM, MGFN and UR-DMU assume "
+                     f"{LOADER_SNIPPET_FRAMES} (they repeat each snippet score {LOADER_SNIPPET_FRAMES} times)")
+    if result.ignored_annotations:
+        lines.append(f"note: {result.ignored_annotations} annotation line(s) name videos not in the test split; ignored")
+    return "\n".join(lines)
