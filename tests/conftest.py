@@ -159,3 +159,18 @@ def small_dataset(tmp_path, make_video):
         path = make_video(f"{split}_{i}.mp4", n_frames, category, seed=i)
         rows += clip_rows(path, split, category, n_frames)
     return write_index(tmp_path / "index_clips.csv", rows)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def parser_records_in_a_temporary_folder(tmp_path_factory) -> Iterator[None]:
+    """The command line's parser records (``lit_extract.commands.parser_cache``) go to a folder of this
+    session, for the tests and the commands they start, never to the user's ~/.cache."""
+    import os
+
+    saved = os.environ.get("LIT_EXTRACT_CACHE")
+    os.environ["LIT_EXTRACT_CACHE"] = str(tmp_path_factory.mktemp("parser_records"))
+    yield
+    if saved is None:
+        os.environ.pop("LIT_EXTRACT_CACHE", None)
+    else:
+        os.environ["LIT_EXTRACT_CACHE"] = saved
