@@ -24,7 +24,7 @@ from torch import nn
 
 from lit_extract.decode.buffers import release_batch
 from lit_extract.decode.device_transform import clips_from_native
-from lit_extract.encoders import build_encoder, check_clip, default_normalization
+from lit_extract.encoders import WeightsUnavailable, build_encoder, check_clip, default_normalization, weights_advice
 from lit_extract.errors import LitExtractError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -150,10 +150,13 @@ class FrozenVideoEncoder(pl.LightningModule):
         for name in names:  # every encoder's clip requirement, before any weights are loaded
             check_clip(name, frames=frames, img_size=img_size)
         # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
-        self.members = nn.ModuleList(
-            NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
-            for name in names
-        )
+        self.members = nn.ModuleList()
+        for name in names:
+            try:
+                member = NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
+            except WeightsUnavailable as exc:  # what to pass, in the form that fits one or several encoders
+                raise LitExtractError(weights_advice(name, exc.reason, exc.value, weights_by_name)) from None
+            self.members.append(member)
         self._position = {name: position for position, name in enumerate(names)}
         self.returns_dict = not isinstance(encoder, str)
         self.active: list[str] = list(names)  # encoders predict_step runs (the writer drops finished ones)
