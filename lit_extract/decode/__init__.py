@@ -4,6 +4,7 @@ The lowest stage: it knows files and frames, nothing of indexes, encoders or out
 
 - :mod:`~lit_extract.decode.video`: the clip semantics (which frame ids a row samples), the
   OpenCV and PyAV readers that decode each video once, in order, and the decode log.
+- :mod:`~lit_extract.decode.opencv_capture`: OpenCV captures without OpenCV's and FFmpeg's own log lines.
 - :mod:`~lit_extract.decode.image_folder`: videos stored as folders of numbered images.
 - :mod:`~lit_extract.decode.yuv`: YUV 4:2:0 planes shipped as decoded, converted on the device.
 - :mod:`~lit_extract.decode.buffers`: the batch type and the shared-memory buffers workers reuse.

@@ -328,6 +328,10 @@ def summary(result: ExportResult) -> str:
     if result.ground_truth is not None:
         lines.append(f"{result.ground_truth}: {result.ground_truth_frames} frame labels "
                      f"({result.snippet_frames} per snippet), in {TEST_LIST} order")
+    else:
+        lines.append("note: no frame-level ground truth written (no --annotations): the methods' test AUC needs it; "
+                     "pass UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt, XD-Violence's "
+                     "annotations.txt or ShanghaiTech's test_frame_mask folder to write gt-ucf.npy, gt_xd.npy or gt-sh.npy")
     if result.snippet_frames != LOADER_SNIPPET_FRAMES:
         lines.append(f"note: snippets are {result.snippet_frames} frames; RTFM, MGFN and UR-DMU assume "
                      f"{LOADER_SNIPPET_FRAMES} (they repeat each snippet score {LOADER_SNIPPET_FRAMES} times)")
