@@ -275,31 +275,39 @@ def run_demo(args: list[str]) -> None:
     def demo(root: str = "demo_data", probe: bool = True) -> None:
         """Run the whole job on a small synthetic dataset (random-init r3d_18, CPU).
 
-        Writes ``<root>/videos``, ``<root>/index_clips.csv``, ``<root>/processed`` (embeddings and
-        manifest) and ``<root>/probe`` (probe metrics); a second run reuses what is there.
+        The videos: three shapes moving over a textured background; classes Normal and Fighting
+        differ only in how fast the shapes move, and the speeds overlap. Writes <root>/videos,
+        <root>/index_clips.csv, <root>/processed (embeddings and manifest) and <root>/probe (probe
+        metrics); a second run reuses what is there.
 
         Args:
             root: folder for everything the demo writes.
             probe: also train and test a linear probe on the embeddings.
         """
         check_loaded_pair()
-        from lit_extract.commands.demo import write_demo_videos
+        from lit_extract.commands.demo import DEMO_DATA, demo_data_is_current, write_demo_videos
         from lit_extract.indexing.index import video_clip_summary
         from lit_extract.indexing.scan import build_index
 
+        renewed = not demo_data_is_current(root)  # new videos: an older demo's embeddings are redone
         videos = write_demo_videos(root)
-        print(f"demo: {len(videos)} synthetic videos in {root}/videos")
+        print(f"demo: {len(videos)} {DEMO_DATA}; in {root}/videos")
         built = build_index(out=f"{root}/index_clips.csv", root=f"{root}/videos", layout="tree", progress=False)
         print(video_clip_summary(built.index).to_string())
         output_dir = f"{root}/processed"
-        run_predict(["--config", find_config("demo.yaml"),
-                     "--data.index_path", str(built.out), "--writer.output_dir", output_dir])
+        run_predict(["--config", find_config("demo.yaml"), "--data.index_path", str(built.out),
+                     "--writer.output_dir", output_dir, *(["--writer.overwrite", "true"] if renewed else [])])
         manifest = f"{output_dir}/manifest_r3d_18.json"
         print(f"demo: embeddings and manifest in {output_dir}/ ({manifest})")
         if probe:
             run_dir = run_probe("probe", ["--config", find_config("probe.yaml"), "--data.manifest", manifest,
                                           "--trainer.default_root_dir", f"{root}/probe"])
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
+            print("demo: the classes differ only in motion speed, and overlap: a random-init encoder's AUROC "
+                  f"below 1 is expected; compare encoders with `python -m lit_extract predict --config "
+                  f"configs/demo.yaml --data.index_path {built.out} --writer.output_dir {output_dir} "
+                  "--model.encoder '[r3d_18, mc3_18, r2plus1d_18]'` and `python -m lit_extract compare "
+                  f"{output_dir} --out {root}/compare`")
 
     parse_one_line(lambda a: CLI(demo, args=a, prog=f"{PROGRAM} demo", exit_on_error=False,
                                  formatter_class=PlainHelpFormatter), args, function_flags(demo))
