@@ -275,7 +275,7 @@ def run_demo(args: list[str]) -> None:
     def demo(root: str = "demo_data", probe: bool = True) -> None:
         """Run the whole job on a small synthetic dataset (random-init r3d_18, CPU).
 
-        The videos: three shapes moving over a textured background; classes Normal and Fighting
+        The videos: four shapes moving over a textured background; classes Normal and Fighting
         differ only in how fast the shapes move, and the speeds overlap. Writes <root>/videos,
         <root>/index_clips.csv, <root>/processed (embeddings and manifest) and <root>/probe (probe
         metrics); a second run reuses what is there.

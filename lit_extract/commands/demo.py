@@ -1,6 +1,6 @@
 """The built-in demo's synthetic videos, and the barcode videos the tests read frame by frame.
 
-The demo (:func:`write_demo_videos`, :data:`DEMO_DATA` says it in words): every video shows three
+The demo (:func:`write_demo_videos`, :data:`DEMO_DATA` says it in words): every video shows four
 shapes (discs and squares of random colours and sizes) gliding and bouncing over a textured
 background of a random colour, with sensor noise. Class ``Normal`` (y=0) and class ``Fighting``
 (y=1) draw shapes, colours, sizes and backgrounds from the same distributions and differ only in
@@ -26,11 +26,11 @@ import numpy as np
 BARCODE_BITS = 10  # frame ids up to 1023
 CLASSES = {"Normal": 0, "Fighting": 1}
 # Speed of the demo's shapes, pixels per frame at 160 pixels of width, drawn per shape: the ranges
-# overlap between 1.6 and 2.4, so some videos of either class move alike.
-SPEEDS = {"Normal": (0.6, 2.4), "Fighting": (1.6, 4.4)}
-SHAPES = 3
+# overlap between 1.6 and 2.2, so some videos of either class move alike.
+SPEEDS = {"Normal": (0.4, 2.2), "Fighting": (1.6, 5.0)}
+SHAPES = 4
 DEMO_SPLITS = {"train": 16, "val": 4, "test": 8}  # videos per split, half of each class
-DEMO_DATA = ("synthetic videos of three shapes moving over a textured background; Normal and Fighting differ "
+DEMO_DATA = ("synthetic videos of four shapes moving over a textured background; Normal and Fighting differ "
              "only in how fast the shapes move (speeds overlap), not in colour, size or background")
 
 
@@ -61,14 +61,14 @@ def demo_frames(n_frames: int, width: int, height: int, category: str, seed: int
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     tilt = rng.uniform(-0.1, 0.1, (2, 3)) * 160 / width  # a gentle colour gradient, (x, y) x RGB
-    background = rng.uniform(40, 200, 3) + xx[..., None] * tilt[0] + yy[..., None] * tilt[1]  # H W C
-    background += cv2.GaussianBlur(rng.normal(0, 30, (height, width, 3)).astype(np.float32), (0, 0), 3)
+    background = rng.uniform(80, 170, 3) + xx[..., None] * tilt[0] + yy[..., None] * tilt[1]  # H W C
+    background += cv2.GaussianBlur(rng.normal(0, 20, (height, width, 3)).astype(np.float32), (0, 0), 3)
     low, high = SPEEDS[category]
     shapes = []
     for _ in range(SHAPES):
         speed, angle = rng.uniform(low, high) * width / 160, rng.uniform(0, 2 * np.pi)
         shapes.append((rng.uniform(0.2, 0.8, 2) * (width, height), speed * np.array([np.cos(angle), np.sin(angle)]),
-                       int(rng.uniform(0.06, 0.14) * height), tuple(rng.uniform(0, 255, 3).tolist()), rng.random() < 0.5))
+                       int(rng.uniform(0.08, 0.16) * height), tuple(rng.uniform(0, 255, 3).tolist()), rng.random() < 0.5))
     for k in range(n_frames):
         frame = background.copy()
         for start, velocity, radius, colour, disc in shapes:
@@ -116,7 +116,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
 def write_demo_videos(
     root: str | Path,
     videos_per_split: dict[str, int] | None = None,
-    n_frames: int = 96,
+    n_frames: int = 80,
     width: int = 160,
     height: int = 120,
 ) -> list[Path]:
