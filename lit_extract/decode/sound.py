@@ -264,3 +264,19 @@ class RowSound:
             self.track.window(end, self.samples, out[j])
             statuses.append(self.track.status(end, self.samples))
         return len(ends), max(statuses)
+
+
+@dataclass(frozen=True)
+class SoundRequest:
+    """What the rows' sound must be: the ``anchor`` rule and the encoder's windows (``rate`` Hz,
+    ``samples`` per window, ``hop`` between the windows of ``span``)."""
+
+    anchor: Anchor
+    rate: int
+    samples: int
+    hop: int
+
+    def read(self, path: str, last_frame: int) -> RowSound:
+        """One pass over ``path`` (:func:`read_sound`): the sound of its rows up to frame ``last_frame``."""
+        track, times = read_sound(path, last_frame, self.rate)
+        return RowSound(track, times, self.anchor, self.samples, self.hop)
