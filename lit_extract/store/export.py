@@ -35,6 +35,13 @@ into what those projects' loaders read (github.com/tianyu0207/RTFM ``dataset.py`
   ``gt_xd.npy`` (XD-Violence, ``--annotations annotations.txt``: 0-based end-exclusive ranges over
   snippets x 16 frames, as VadCLIP's ``list/make_gt_xd.py``; float32). Always in ``test.list`` order.
 
+- An audio encoder's manifest (``vggish``; ``--format per-crop`` only): one float32
+  ``(snippets, D)`` file per video, ``{video stem}__{encoder}.npy`` (XD-Violence's
+  ``..._label_A__vggish.npy``), and XDVioDet's lists ``audio.list`` / ``audio_test.list``: one
+  line per video, in the order of the RGB lists (the same rule: anomalous first, by file name),
+  so ``audio_list[index // crops]`` is the video of line ``index`` of a per-crop RGB list. Only
+  those files are replaced: an RGB export into the same folder keeps its lists.
+
 Those methods assume back-to-back snippets: each video's clips must start at frame 0, be
 ``clip_len`` frames long, follow each other without gap or overlap (stride = clip length) and
 cover every full snippet of the video, the last shorter snippet included or not
@@ -73,6 +80,7 @@ LIST_OF_SPLIT = {"train": TRAIN_LIST, "val": TRAIN_LIST, "test": TEST_LIST}
 GROUND_TRUTHS = {"ucf-crime": (GROUND_TRUTH, np.float64), "shanghaitech": ("gt-sh.npy", np.float64),
                  "xd-violence": ("gt_xd.npy", np.float32)}  # file name, dtype: as each family's make_gt script
 CSV_OF_LIST = {TRAIN_LIST: "train.csv", TEST_LIST: "test.csv"}  # VadCLIP's lists (per-crop)
+AUDIO_LIST_OF = {TRAIN_LIST: "audio.list", TEST_LIST: "audio_test.list"}  # XDVioDet's audio lists
 UCF_TEST_CROP = 5  # VadCLIP evaluates UCF-Crime's crop __5 (of ten), the other datasets' __0
 
 
@@ -113,6 +121,7 @@ class ExportResult:
     crops: int = 1
     format: str = "rtfm"
     test_crop: int = 0
+    audio: bool = False
 
 
 def sultani_segments(snippets: np.ndarray, segments: int = SEGMENTS) -> np.ndarray:
@@ -196,6 +205,10 @@ def export_features(
     index = load_run_index(manifest_path, run)
     index_path = run["index"]["path"]
     encoder, crops, dim = run["encoder"], int(run.get("crops", 1)), int(run["embedding_dim"])
+    audio = run.get("kind") == "audio"
+    if audio and format != "per-crop":
+        raise LitExtractError(f"{manifest_path}: {encoder} is an audio encoder; export it with --format per-crop "
+                              "(one (snippets, D) file per video and XDVioDet's audio.list / audio_test.list)")
     splits = [split for split in ("train", "val", "test") if split in run["splits"]]
     videos: dict[str, list[Video]] = {}
     embeddings: dict[str, np.ndarray] = {}
@@ -246,14 +259,21 @@ def export_features(
     for split in splits:
         lists.setdefault(LIST_OF_SPLIT[split], []).extend(videos[split])
     lists = {name: list_order(members) for name, members in lists.items()}
+    if audio:
+        lists = {AUDIO_LIST_OF[name]: members for name, members in lists.items()}
     make_folder(out)
     stale = (TRAIN_LIST, TEST_LIST, *CSV_OF_LIST.values(), *(name for name, _ in GROUND_TRUTHS.values()))
+    if audio:  # an RGB export in the same folder keeps its lists
+        stale = (*AUDIO_LIST_OF.values(), *([truth_name] if ground_truth is not None else []))
     for name in stale:  # stale lists must not point at a half-done export
         (out / name).unlink(missing_ok=True)
     for split in splits:
         for video in videos[split]:
             features = np.asarray(embeddings[split][video.rows], dtype=np.float32)  # snippets D | snippets crops D
             features = features.reshape(len(video.rows), crops, dim)  # snippets crops D
+            if audio:
+                save_npy_atomic(out / audio_name(video, encoder), np.ascontiguousarray(features[:, 0]))  # snippets D
+                continue
             if format == "per-crop":
                 for k in range(crops):
                     save_npy_atomic(out / crop_name(video, k), np.ascontiguousarray(features[:, k]))  # snippets D
@@ -264,7 +284,9 @@ def export_features(
     if ground_truth is not None:
         save_npy_atomic(out / truth_name, ground_truth)
     for name, members in lists.items():
-        if format == "per-crop":
+        if audio:
+            write_text_atomic(out / name, "".join(f"{(out / audio_name(v, encoder)).resolve()}\n" for v in members))
+        elif format == "per-crop":
             write_per_crop_lists(out, name, members, crops, test_crop)
         else:
             write_text_atomic(out / name, "".join(f"{(out / feature_name(v, encoder)).resolve()}\n" for v in members))
@@ -274,7 +296,13 @@ def export_features(
         ground_truth=out / truth_name if ground_truth is not None else None,
         ground_truth_frames=0 if ground_truth is None else len(ground_truth),
         snippet_frames=snippet, ignored_annotations=ignored, crops=crops, format=format, test_crop=test_crop,
+        audio=audio,
     )
+
+
+def audio_name(video: Video, encoder: str) -> str:
+    """``{video stem}__{encoder stem}.npy``, a video's audio file (XD-Violence's ``..._label_A__vggish.npy``)."""
+    return f"{video.stem}__{file_stem(encoder)}.npy"
 
 
 def crop_name(video: Video, k: int) -> str:
@@ -311,7 +339,7 @@ def make_folder(out: Path) -> None:
 def summary(result: ExportResult) -> str:
     """Lines the ``export`` command prints: files, list composition (the RTFM/MGFN split point), gt."""
     videos = sum(len(members) for members in result.lists.values())
-    per_crop = result.format == "per-crop"
+    per_crop = result.format == "per-crop" and not result.audio
     files = videos * result.crops if per_crop else videos
     lines = [f"wrote {files} feature files {result.feature_shape} float32 to {result.out}/"]
     for name, members in result.lists.items():
@@ -323,6 +351,8 @@ def summary(result: ExportResult) -> str:
         else:
             lines.append(f"{result.out / name}: {len(members)} videos, the first {anomalous} anomalous, "
                          f"then {len(members) - anomalous} normal")
+    if result.audio:
+        lines.append("XDVioDet pairs line index of a per-crop RGB list with line index // crops of these lists")
     if per_crop:
         lines.append(f"{result.out / CSV_OF_LIST[TEST_LIST]}: VadCLIP's test list, crop __{result.test_crop} of each video")
     if result.ground_truth is not None:
