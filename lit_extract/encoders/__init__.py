@@ -44,23 +44,29 @@ from lit_extract.store.file_stem import file_stem
 
 __all__ = [
     "AudioEncoder", "AudioEncoderSpec", "ClipLimits", "Encoder", "EncoderSpec", "SoundInput",
-    "build_audio_encoder", "build_encoder", "check_clip", "default_normalization", "encoder_names",
+    "audio_encoder_names", "build_audio_encoder", "build_encoder", "check_clip", "default_normalization", "encoder_names",
     "encoder_spec", "file_stem", "is_audio_encoder", "register_encoder",
 ]
 
-NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception, vggish)
+NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception)
+AUDIO_FAMILIES: tuple[ModuleType, ...] = (vggish,)  # named audio encoders: ``ENCODERS`` of AudioEncoderSpec
 PREFIXED_FAMILIES: tuple[ModuleType, ...] = (timm, hf)
 
 
 def encoder_names() -> list[str]:
-    """The named encoders, sorted (prefixed families take any model name after their prefix)."""
+    """The named video encoders, sorted (prefixed families take any model name after their prefix)."""
     return sorted(name for family in NAMED_FAMILIES for name in family.ENCODERS)
+
+
+def audio_encoder_names() -> list[str]:
+    """The audio encoders, sorted."""
+    return sorted(name for family in AUDIO_FAMILIES for name in family.ENCODERS)
 
 
 def encoder_choices() -> str:
     """The names and prefixes a user may give, for messages and ``--help``."""
     prefixes = [f"{family.PREFIX}<model>" for family in PREFIXED_FAMILIES]
-    return ", ".join(encoder_names() + prefixes)
+    return ", ".join(encoder_names() + prefixes + audio_encoder_names())
 
 
 def encoder_spec(name: str) -> EncoderSpec | AudioEncoderSpec:
@@ -69,7 +75,7 @@ def encoder_spec(name: str) -> EncoderSpec | AudioEncoderSpec:
     for family in PREFIXED_FAMILIES:
         if name.startswith(family.PREFIX):
             return family.spec(name[len(family.PREFIX):])
-    for family in NAMED_FAMILIES:
+    for family in (*NAMED_FAMILIES, *AUDIO_FAMILIES):
         if name in family.ENCODERS:
             return family.ENCODERS[name]
     raise LitExtractError(f"unknown encoder {name!r}; choose one of: {encoder_choices()}")

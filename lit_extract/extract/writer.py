@@ -405,7 +405,7 @@ class EmbeddingWriter(BasePredictionWriter):
             files = self.files[encoder][split]
             todo = ~self.done_before[encoder][split][rows]  # rows another encoder needed: not rewritten
             mine = rows[todo]
-            status = batch["audio_status" if is_audio(self.runs[encoder]) else "status"].cpu().numpy()[order]
+            status = batch["audio_status" if is_audio(self.runs.get(encoder, {})) else "status"].cpu().numpy()[order]
             arrays = {"embeddings": values.cpu().numpy()[order][todo], "labels": labels[todo], "status": status[todo]}
             for start, stop in contiguous_runs(mine):
                 for key, array in arrays.items():
