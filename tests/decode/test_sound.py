@@ -144,3 +144,33 @@ def test_aac_sound_is_read_and_aligned_within_the_codec_delay(tmp_path):
     lags = range(-32, 33)
     errors = [np.abs(np.roll(window[0], lag)[64:-64] - expected[64:-64]).mean() for lag in lags]
     assert status == AUDIO_OK and abs(lags[int(np.argmin(errors))]) <= 16
+
+
+def test_damaged_audio_packets_are_silence_in_place_and_mark_the_rows_that_hear_them(tmp_path):
+    """Four AAC packets overwritten with random bytes: no exception, their stretch is lost, the rows
+    whose window reaches it are partly silent, the others are not, and later sound is in place."""
+    path = write_sound_video(tmp_path / "v.mp4", FRAMES, FPS, codec="aac")
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        packets = [(p.pos, p.size, float(p.pts * p.time_base)) for p in container.demux(stream) if p.pts is not None]
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for pos, size, _ in packets[30:34]:
+        data[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    lost_from, lost_to = packets[30][2], packets[34][2]
+    _, ends = frame_times(path)
+    clean_sound = SoundRequest("end", RATE, WINDOW, HOP).read(str(path), FRAMES - 1)
+    statuses = []
+    for start in range(0, FRAMES - ROW + 1, ROW):
+        end = ends[start + ROW - 1]
+        window, _, status = heard(damaged, "end", start, start + ROW)
+        hears_loss = end - WINDOW / RATE < lost_to and lost_from < end
+        assert status == (AUDIO_PARTLY_SILENT if hears_loss else AUDIO_OK), start
+        if end - WINDOW / RATE > lost_to + 0.05:  # after the damage (and the decoder's recovery): the clean sound
+            clean = np.zeros((1, WINDOW), np.float32)
+            clean_sound.row(start, start + ROW, clean)
+            np.testing.assert_allclose(window[0], clean[0], atol=1e-6)
+        statuses.append(status)
+    assert AUDIO_PARTLY_SILENT in statuses and AUDIO_OK in statuses
