@@ -183,3 +183,11 @@ def test_span_anchor_averages_the_embeddings_of_the_windows_over_the_row(dataset
         with torch.no_grad():
             expected = encoder(torch.tensor(np.stack(windows), dtype=torch.float32)).mean(dim=0).numpy()
         assert np.abs(written - expected).max() < 2e-3 * np.linalg.norm(expected)
+
+
+def test_inspect_names_the_audio_statuses(together):
+    from lit_extract.store.manifest import format_report, inspect_manifest
+
+    report = inspect_manifest(together / "manifest_vggish.json")
+    assert {split.split: split.status_counts for split in report.splits}["test"] == {"ok": 0, "partly_silent": 0, "silent": 6}
+    assert report.ok and "anchor end" in format_report(report).splitlines()[1]
