@@ -10,7 +10,6 @@ ends: frame ``k`` of a 25 fps video ends at ``(k + 1) / 25`` s) and the encoder 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,8 @@ import torchvision
 from conftest import clip_rows, ramp_sound, write_index, write_sound_video
 from lit_extract.commands.cli import main
 from lit_extract.encoders import build_audio_encoder
+from lit_extract.encoders.vggish import VGGishNetwork
 from lit_extract.extract import data as data_module
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "encoders"))
-from vggish_reference import seeded_vggish_state  # noqa: E402
 
 FPS, FRAMES, ROW, RATE, WINDOW = 25, 100, 16, 16_000, 15_600
 SPLITS = ("train", "test")
@@ -51,8 +48,16 @@ def weights(tmp_path_factory) -> dict[str, Path]:
     torch.manual_seed(0)
     paths = {"r3d_18": folder / "r3d.pth", "vggish": folder / "vggish.pth"}
     torch.save(torchvision.models.video.r3d_18().state_dict(), paths["r3d_18"])
-    torch.save(seeded_vggish_state(7), paths["vggish"])
+    torch.save(he_normal(VGGishNetwork().state_dict()), paths["vggish"])
     return paths
+
+
+def he_normal(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Seeded He-normal weights and zero biases under ``state``'s names (embeddings of a useful size:
+    PyTorch's default init leaves VGGish's outputs near 0)."""
+    generator = torch.Generator().manual_seed(7)
+    return {name: torch.randn(value.shape, generator=generator) * (2.0 / value[0].numel()) ** 0.5
+            if value.dim() > 1 else torch.zeros_like(value) for name, value in state.items()}
 
 
 def args(index: Path, out: Path, encoders: list[str], weights: dict[str, Path], *extra: str) -> list[str]:
