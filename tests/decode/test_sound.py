@@ -174,3 +174,13 @@ def test_damaged_audio_packets_are_silence_in_place_and_mark_the_rows_that_hear_
             np.testing.assert_allclose(window[0], clean[0], atol=1e-6)
         statuses.append(status)
     assert AUDIO_PARTLY_SILENT in statuses and AUDIO_OK in statuses
+
+
+def test_an_image_folder_or_an_unreadable_file_gives_silent_rows(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    for path in (folder, broken):
+        window, count, status = heard(path, "end", 16, 32)
+        assert count == 1 and status == AUDIO_SILENT and not window.any()
