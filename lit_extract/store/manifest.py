@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from lit_extract.atomic import save_figure_atomic, write_json_atomic  # noqa: F401  (callers import write_json_atomic from here)
-from lit_extract.decode.sound import AUDIO_STATUS_NAMES
 from lit_extract.errors import LitExtractError
 from lit_extract.store.file_stem import file_stem
 from lit_extract.indexing.index import file_sha256, load_index
@@ -228,7 +227,11 @@ def status_counts(status: np.ndarray, names: dict[int, str] = STATUS_NAMES) -> d
 
 def status_names(manifest: dict[str, Any]) -> dict[int, str]:
     """The names of a run's status codes: an audio encoder's are audio statuses (:mod:`lit_extract.decode.sound`)."""
-    return AUDIO_STATUS_NAMES if manifest.get("kind") == "audio" else STATUS_NAMES
+    if manifest.get("kind") != "audio":
+        return STATUS_NAMES
+    from lit_extract.decode.sound import AUDIO_STATUS_NAMES  # here: inspect --help stays light (no torch)
+
+    return AUDIO_STATUS_NAMES
 
 
 def inspect_split(path: Path, manifest: dict[str, Any], split: str, chunk_rows: int = 65536) -> SplitReport:
