@@ -15,7 +15,7 @@ Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on 
      "lost":   int64 (L, 3)}            # (row, first, last): frames first..last of that row's video
                                         # could not be decoded (known when the batch was made)
 
-With audio encoders in the run (the module's ``sound_request``) each batch also holds each row's
+With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
 sound (:mod:`lit_extract.decode.sound`: one demux pass per video, in the worker that decodes its
 frames), and with audio encoders only, no frame is decoded and ``"clips"`` is absent::
 
@@ -289,9 +289,14 @@ class _BatchBuilder:
         i = self.filled
         if sound is not None:
             self._add_sound(i, *sound)
-        if frames is None:
-            pass
-        elif self.native:
+        if frames is not None:
+            self._add_frames(i, frames)
+        self.rows[i], self.status[i] = row, status
+        self.filled += 1
+
+    def _add_frames(self, i: int, frames: list) -> None:
+        """Copy one clip's T frames into slot ``i``."""
+        if self.native:
             height, width = frames[0].shape[:2]  # every frame of a clip comes from one video
             self._acquire(max(native_bytes(frame) for frame in frames))
             write_native_clip(frames, self.buffer[i].numpy(), self.colour[i])
@@ -304,8 +309,6 @@ class _BatchBuilder:
             slot = self.buffer[i].numpy()  # crops C T H W: crop c of every frame
             for c in range(self.stream.crops):
                 write_clip([frame[c] for frame in frames], slot[c])
-        self.rows[i], self.status[i] = row, status
-        self.filled += 1
 
     def _add_sound(self, i: int, sound: RowSound, start_frame: int, end_frame: int) -> None:
         """The row's windows into slot ``i`` (the batch's K grows when a row needs more windows)."""
@@ -338,13 +341,11 @@ class _BatchBuilder:
         if s.sound is not None:
             items.update(audio=torch.from_numpy(self.audio[:n]), audio_examples=torch.from_numpy(self.audio_examples[:n]),
                          audio_status=torch.from_numpy(self.audio_status[:n]))
-        if self.buffer is None:  # no frames decoded (audio encoders only)
-            pass
-        elif self.native:
+        if self.buffer is not None and self.native:
             items = {"frames": self.buffer[:n], "sizes": torch.from_numpy(self.sizes[:n]),
                      "colour": torch.from_numpy(self.colour[:n]), **items}
-        else:
-            items = {"clips": self.buffer[:n], **items}
+        elif self.buffer is not None:
+            items = {"clips": self.buffer[:n], **items}  # (no buffer: no frames decoded, audio encoders only)
         batch = ClipBatch(items, slot=self.slot)
         self._start()
         return batch

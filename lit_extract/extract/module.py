@@ -192,7 +192,6 @@ class FrozenVideoEncoder(pl.LightningModule):
             else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
             for name in names
         )
-
         self._position = {name: position for position, name in enumerate(names)}
         sounds = {self.member(name).sound for name in self.audio_names}
         if len(sounds) > 1:
