@@ -268,11 +268,11 @@ def export_features(
     if "gt_segment" in targets and (class_annotations is not None or (dataset == "ucf-crime" and annotations is not None)):
         segments = vadclip_segments(videos, class_annotations or annotations, dataset, manifest_path)
     elif class_annotations is not None:
-        raise LitExtractError(f"--class-annotations {class_annotations}: gt_segment.npy and gt_label.npy are VadCLIP's; "
+        raise LitExtractError(f"--class_annotations {class_annotations}: gt_segment.npy and gt_label.npy are VadCLIP's; "
                               "use --format per-crop (and --names vadclip or no --names)")
     elif "gt_segment" in targets and dataset == "xd-violence" and annotations is not None:
         warnings.append("note: no gt_segment.npy / gt_label.npy (VadCLIP's detection mAP truth): give "
-                        "--class-annotations annotations_multiclasses.txt (VadCLIP's list/)")
+                        "--class_annotations annotations_multiclasses.txt (VadCLIP's list/)")
 
     lists: dict[str, list[Video]] = {}
     for split in splits:
@@ -391,9 +391,9 @@ def vadclip_segments(videos: dict[str, list[Video]], source: str | Path, dataset
     """VadCLIP's ``(gt_segment, gt_label)`` of the test videos in test-list order, from the class
     annotations at ``source`` (:mod:`lit_extract.store.segment_truth`)."""
     if "test" not in videos:
-        raise LitExtractError(f"{manifest_path}: no test split for gt_segment.npy; drop --class-annotations")
+        raise LitExtractError(f"{manifest_path}: no test split for gt_segment.npy; drop --class_annotations")
     if dataset not in ("ucf-crime", "xd-violence"):
-        raise LitExtractError(f"--class-annotations {source}: VadCLIP's class truth is XD-Violence's "
+        raise LitExtractError(f"--class_annotations {source}: VadCLIP's class truth is XD-Violence's "
                               "annotations_multiclasses.txt or UCF-Crime's annotation file; give --dataset")
     classes = read_class_annotations(source, dataset)
     return segment_truth([(video.stem, video.y, len(video.rows)) for video in list_order(videos["test"])],
