@@ -1,4 +1,4 @@
-"""Per-video feature files for weakly-supervised video anomaly detection (RTFM, MGFN, UR-DMU, Sultani).
+"""Per-video feature files for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, XDVioDet, Sultani).
 
 ``python -m lit_extract export --manifest processed/manifest_{encoder}.json --format rtfm --out features/
 [--annotations Temporal_Anomaly_Annotation_for_Testing_Videos.txt]`` turns a finished extraction
@@ -34,6 +34,14 @@ into what those projects' loaders read (github.com/tianyu0207/RTFM ``dataset.py`
   a shorter mask padded with its last label, as RTFM's ``list/make_gt_sh.py``; float64);
   ``gt_xd.npy`` (XD-Violence, ``--annotations annotations.txt``: 0-based end-exclusive ranges over
   snippets x 16 frames, as VadCLIP's ``list/make_gt_xd.py``; float32). Always in ``test.list`` order.
+- ``gt_segment.npy`` / ``gt_label.npy`` (per-crop, with class annotations): VadCLIP's detection-mAP
+  truth (:mod:`lit_extract.store.segment_truth`). A ten-crop test CSV in another crop order than
+  VadCLIP's (``centre_first``) gets a warning saying which box its ``__5`` / ``__0`` is.
+- ``--names METHOD``: the lists and the ground truth under the paths that method's code reads, the
+  feature files in ``out/features/`` (:mod:`lit_extract.store.method_paths`).
+
+:func:`summary` also prints each number the methods reading the format hard-code (split points,
+feature size, crops; :mod:`lit_extract.store.method_constants`) against this export's.
 
 Those methods assume back-to-back snippets: each video's clips must start at frame 0, be
 ``clip_len`` frames long, follow each other without gap or overlap (stride = clip length) and
@@ -192,38 +200,41 @@ def list_order(videos: Iterable[Video]) -> list[Video]:
     return sorted(videos, key=lambda video: (video.y == 0, video.stem))
 
 
-def export_features(
-    manifest: str | Path,
-    format: Format | None = None,
-    out: str | Path = "features",
-    annotations: str | Path | None = None,
-    dataset: str | None = None,
-    names: str | None = None,
-    class_annotations: str | Path | None = None,
-) -> ExportResult:
-    """Write the per-video (or per-crop) files, the lists and the ground truth (see the module doc).
+@dataclass(frozen=True)
+class RunVideos:
+    """A finished run read for export: its manifest ``run``, each split's videos and embeddings
+    (memmaps of the run's files), and the snippet length."""
 
-    ``format`` defaults to ``names``' method's format, else ``rtfm``. ``dataset`` (ucf-crime,
-    xd-violence, shanghaitech) says whose truth ``annotations`` is; by default the one it looks like
-    (:func:`lit_extract.indexing.frame_truth.truth_dataset`), else the one the video names are
-    (:func:`dataset_of_names`). ``names`` (:data:`~lit_extract.store.method_paths.METHOD_NAMES`)
-    writes the lists and ground truth where that method reads them, the features under
-    ``out/features/`` (:mod:`lit_extract.store.method_paths`). ``class_annotations``
-    (XD-Violence's ``annotations_multiclasses.txt``; UCF-Crime's ``--annotations`` has the class
-    column already) adds VadCLIP's ``gt_segment.npy`` / ``gt_label.npy`` (:mod:`lit_extract.store.segment_truth`).
-    Everything is checked before the first file is written; raises :class:`LitExtractError`.
-    """
-    manifest_path, out = Path(manifest), Path(out).expanduser()
-    format = export_format(format, names)
+    run: dict
+    videos: dict[str, list[Video]]
+    embeddings: dict[str, np.ndarray]
+    snippet: int
+
+    @property
+    def crops(self) -> int:
+        return int(self.run.get("crops", 1))
+
+    @property
+    def dim(self) -> int:
+        return int(self.run["embedding_dim"])
+
+    @property
+    def stems(self) -> list[str]:
+        return [video.stem for split_videos in self.videos.values() for video in split_videos]
+
+
+def read_run(manifest_path: Path) -> RunVideos:
+    """The run of ``manifest_path`` as back-to-back snippet videos; raises :class:`LitExtractError`
+    when its embeddings do not match the index, rows are not done, snippets differ between splits
+    or two videos share a file name."""
     run = read_manifest(manifest_path)
     index = load_run_index(manifest_path, run)
     index_path = run["index"]["path"]
-    encoder, crops, dim = run["encoder"], int(run.get("crops", 1)), int(run["embedding_dim"])
-    splits = [split for split in ("train", "val", "test") if split in run["splits"]]
+    crops, dim = int(run.get("crops", 1)), int(run["embedding_dim"])
     videos: dict[str, list[Video]] = {}
     embeddings: dict[str, np.ndarray] = {}
     snippet_lengths = set()
-    for split in splits:
+    for split in (split for split in ("train", "val", "test") if split in run["splits"]):
         rows = split_rows(index, split)
         arrays = open_split(manifest_path, split, run)
         expected = (len(rows), dim) if crops == 1 else (len(rows), crops, dim)
@@ -240,51 +251,106 @@ def export_features(
     if len(snippet_lengths) > 1:
         raise LitExtractError(f"{index_path}: snippets of {sorted(snippet_lengths)} frames in different splits; "
                               "export needs one snippet length")
-    snippet = snippet_lengths.pop()
-    names_seen = Counter(video.stem for split_videos in videos.values() for video in split_videos)
-    twice = sorted(stem for stem, count in names_seen.items() if count > 1)
+    result = RunVideos(run, videos, embeddings, snippet_lengths.pop())
+    twice = sorted(stem for stem, count in Counter(result.stems).items() if count > 1)
     if twice:
         raise LitExtractError(f"{index_path}: video file names {first_few(twice, 3)} occur more than once; "
-                              f"their {{stem}}_{file_stem(encoder)}.npy files would collide")
+                              f"their {{stem}}_{file_stem(run['encoder'])}.npy files would collide")
+    return result
 
+
+def frame_ground_truth(source: RunVideos, annotations: str | Path, dataset: str | None,
+                       manifest_path: Path) -> tuple[np.ndarray, int, str]:
+    """``(labels, annotation lines ignored, dataset)``: the test videos' frame labels in test-list
+    order (snippets x snippet length each, the dtype of the dataset's ``make_gt`` script), from the
+    truth at ``annotations``; raises :class:`LitExtractError` for a test video without truth."""
+    if "test" not in source.videos:
+        raise LitExtractError(f"{manifest_path}: no test split to label; drop --annotations or extract the test split")
+    truth = read_frame_truth(annotations, dataset)
+    test = source.videos["test"]
+    truth.check({video.stem: video.y for video in test})
+    ignored = len(set(truth.ranges) - {video.stem for video in test})  # ShanghaiTech's masks cover train too: no note
+    labels = np.concatenate([truth.labels(video.stem, len(video.rows) * source.snippet) for video in list_order(test)])
+    return labels.astype(GROUND_TRUTHS[truth.dataset][1]), ignored, truth.dataset
+
+
+def export_features(
+    manifest: str | Path,
+    format: Format | None = None,
+    out: str | Path = "features",
+    annotations: str | Path | None = None,
+    dataset: str | None = None,
+    names: str | None = None,
+    class_annotations: str | Path | None = None,
+) -> ExportResult:
+    """Write the per-video (or per-crop) files, the lists and the ground truth (see the module doc).
+
+    ``format`` defaults to ``names``' method's format, else ``rtfm``. ``dataset`` (ucf-crime,
+    xd-violence, shanghaitech) says whose truth ``annotations`` is; by default the one it looks like
+    (:func:`lit_extract.indexing.frame_truth.truth_dataset`), else the one the video names are
+    (:func:`dataset_of_names`). ``names`` (:data:`~lit_extract.store.method_paths.METHOD_NAMES`)
+    writes the lists and ground truth where that method reads them, the features under
+    ``out/features/`` (:mod:`lit_extract.store.method_paths`). ``class_annotations`` (XD-Violence's
+    ``annotations_multiclasses.txt``; UCF-Crime's ``--annotations`` has the class column already)
+    adds VadCLIP's ``gt_segment.npy`` / ``gt_label.npy`` (:mod:`lit_extract.store.segment_truth`).
+    Everything is checked before the first file is written; raises :class:`LitExtractError`.
+    """
+    manifest_path, out = Path(manifest), Path(out).expanduser()
+    format = export_format(format, names)
+    source = read_run(manifest_path)
+    crops, dim, encoder = source.crops, source.dim, source.run["encoder"]
     ground_truth, ignored = None, 0
     if annotations is not None:
-        if "test" not in videos:
-            raise LitExtractError(f"{manifest_path}: no test split to label; drop --annotations or extract the test split")
-        truth = read_frame_truth(annotations, dataset)
-        dataset = truth.dataset
-        test_stems = [video.stem for video in videos["test"]]
-        truth.check({video.stem: video.y for video in videos["test"]})
-        ignored = len(set(truth.ranges) - set(test_stems))  # ShanghaiTech's masks also cover its train list: no note
-        ground_truth = np.concatenate([
-            truth.labels(video.stem, len(video.rows) * snippet) for video in list_order(videos["test"])
-        ]).astype(GROUND_TRUTHS[dataset][1])
-    dataset = dataset or dataset_of_names([video.stem for split_videos in videos.values() for video in split_videos])
+        ground_truth, ignored, dataset = frame_ground_truth(source, annotations, dataset, manifest_path)
+    dataset = dataset or dataset_of_names(source.stems)
     test_crop = UCF_TEST_CROP if dataset == "ucf-crime" and crops > UCF_TEST_CROP else 0
     method = method_paths(names, dataset) if names else None
     targets = output_paths(out, format, dataset, method)
-    warnings = crop_order_warnings(run, crops, test_crop, targets, dataset, refuse=names == "vadclip")
+    warnings = crop_order_warnings(source.run, crops, test_crop, targets, dataset, refuse=names == "vadclip")
     segments = None
-    if "gt_segment" in targets and (class_annotations is not None or (dataset == "ucf-crime" and annotations is not None)):
-        segments = vadclip_segments(videos, class_annotations or annotations, dataset, manifest_path)
+    if "gt_segment" in targets and (class_annotations is not None or (dataset == "ucf-crime" and annotations)):
+        segments = vadclip_segments(source.videos, class_annotations or annotations, dataset, manifest_path)
     elif class_annotations is not None:
-        raise LitExtractError(f"--class_annotations {class_annotations}: gt_segment.npy and gt_label.npy are VadCLIP's; "
-                              "use --format per-crop (and --names vadclip or no --names)")
+        raise LitExtractError(f"--class_annotations {class_annotations}: gt_segment.npy and gt_label.npy are "
+                              "VadCLIP's; use --format per-crop (and --names vadclip or no --names)")
     elif "gt_segment" in targets and dataset == "xd-violence" and annotations is not None:
         warnings.append("note: no gt_segment.npy / gt_label.npy (VadCLIP's detection mAP truth): give "
                         "--class_annotations annotations_multiclasses.txt (VadCLIP's list/)")
 
     lists: dict[str, list[Video]] = {}
-    for split in splits:
-        lists.setdefault(LIST_OF_SPLIT[split], []).extend(videos[split])
+    for split, split_videos in source.videos.items():
+        lists.setdefault(LIST_OF_SPLIT[split], []).extend(split_videos)
     lists = {name: list_order(members) for name, members in lists.items()}
     features = out / FEATURES_FOLDER if method else out
-    make_folder(features)
+    for folder in dict.fromkeys([out, features, *(path.parent for path in targets.values())]):
+        make_folder(folder)
     for path in stale_paths(out, targets, method):  # stale lists must not point at a half-done export
         path.unlink(missing_ok=True)
-    for split in splits:
-        for video in videos[split]:
-            rows = np.asarray(embeddings[split][video.rows], dtype=np.float32)  # snippets D | snippets crops D
+    write_features(source, features, format)
+    written = {}
+    for role, array in (("gt", ground_truth), *zip(("gt_segment", "gt_label"), segments or ())):
+        if array is not None and role in targets:
+            save_npy_atomic(targets[role], array)
+            written[role] = targets[role]
+    for name, members in lists.items():
+        written.update(write_lists(targets, name, members, features, encoder, format, crops, test_crop))
+    shape = {"rtfm": f"(snippets, {crops}, {dim})", "segments32": f"({SEGMENTS}, {dim})",
+             "per-crop": f"(snippets, {dim})"}
+    return ExportResult(
+        out=out, lists=lists, feature_shape=shape[format], ground_truth=written.get("gt"),
+        ground_truth_frames=0 if ground_truth is None else len(ground_truth),
+        snippet_frames=source.snippet, ignored_annotations=ignored, crops=crops, format=format, test_crop=test_crop,
+        paths=written, features=features, dataset=dataset, dim=dim, names=names, warnings=tuple(warnings),
+    )
+
+
+def write_features(source: RunVideos, features: Path, format: str) -> None:
+    """Each video's file(s) in ``features``: per-crop one ``(snippets, D)`` file per crop, else one
+    ``(snippets, crops, D)`` (rtfm) or ``(32, D)`` (segments32) file per video; float32."""
+    crops, dim, encoder = source.crops, source.dim, source.run["encoder"]
+    for split, split_videos in source.videos.items():
+        for video in split_videos:
+            rows = np.asarray(source.embeddings[split][video.rows], dtype=np.float32)  # snippets D | snippets crops D
             rows = rows.reshape(len(video.rows), crops, dim)  # snippets crops D
             if format == "per-crop":
                 for k in range(crops):
@@ -293,21 +359,6 @@ def export_features(
             if format == "segments32":
                 rows = sultani_segments(rows.mean(axis=1))  # 32 D
             save_npy_atomic(features / feature_name(video, encoder), rows)
-    written = {}
-    for role, array in (("gt", ground_truth), *zip(("gt_segment", "gt_label"), segments or ())):
-        if array is not None and role in targets:
-            targets[role].parent.mkdir(parents=True, exist_ok=True)
-            save_npy_atomic(targets[role], array)
-            written[role] = targets[role]
-    for name, members in lists.items():
-        written.update(write_lists(targets, name, members, features, encoder, format, crops, test_crop))
-    shape = {"rtfm": f"(snippets, {crops}, {dim})", "segments32": f"({SEGMENTS}, {dim})", "per-crop": f"(snippets, {dim})"}
-    return ExportResult(
-        out=out, lists=lists, feature_shape=shape[format], ground_truth=written.get("gt"),
-        ground_truth_frames=0 if ground_truth is None else len(ground_truth),
-        snippet_frames=snippet, ignored_annotations=ignored, crops=crops, format=format, test_crop=test_crop,
-        paths=written, features=features, dataset=dataset, dim=dim, names=names, warnings=tuple(warnings),
-    )
 
 
 def export_format(format: str | None, names: str | None) -> str:
@@ -321,14 +372,16 @@ def export_format(format: str | None, names: str | None) -> str:
         raise LitExtractError(f"--names {names}: choose {', '.join(METHOD_NAMES)}")
     wanted = METHOD_FORMATS[names]
     if format not in (None, wanted):
-        raise LitExtractError(f"--names {names} reads --format {wanted} files, not {format}: drop --format or use {wanted}")
+        raise LitExtractError(f"--names {names} reads --format {wanted} files, not {format}: "
+                              f"drop --format or use {wanted}")
     return wanted
 
 
 def dataset_of_names(stems: list[str]) -> str | None:
     """The benchmark every video name is from, or None: XD-Violence's ``..._label_<code>``,
     UCF-Crime's ``..._x264``, ShanghaiTech's ``01_001`` / ``01_0014``."""
-    for dataset, matches in (("xd-violence", lambda stem: LABEL_MARK in stem), ("ucf-crime", lambda stem: stem.endswith("_x264")),
+    for dataset, matches in (("xd-violence", lambda stem: LABEL_MARK in stem),
+                             ("ucf-crime", lambda stem: stem.endswith("_x264")),
                              ("shanghaitech", lambda stem: SHANGHAITECH_NAME.fullmatch(stem) is not None)):
         if stems and all(matches(stem) for stem in stems):
             return dataset
@@ -344,8 +397,8 @@ def output_paths(out: Path, format: str, dataset: str | None, method: MethodPath
     targets = {TRAIN_LIST: out / TRAIN_LIST, TEST_LIST: out / TEST_LIST,
                "gt": out / GROUND_TRUTHS.get(dataset or "ucf-crime", GROUND_TRUTHS["ucf-crime"])[0]}
     if format == "per-crop":
-        targets |= {CSV_OF_LIST[TRAIN_LIST]: out / CSV_OF_LIST[TRAIN_LIST], CSV_OF_LIST[TEST_LIST]: out / CSV_OF_LIST[TEST_LIST],
-                    "gt_segment": out / SEGMENT_TRUTH[0], "gt_label": out / SEGMENT_TRUTH[1]}
+        targets |= {csv: out / csv for csv in CSV_OF_LIST.values()}
+        targets |= {"gt_segment": out / SEGMENT_TRUTH[0], "gt_label": out / SEGMENT_TRUTH[1]}
     return targets
 
 
@@ -354,7 +407,8 @@ def stale_paths(out: Path, targets: dict[str, Path], method: MethodPaths | None)
     without ``--names`` every default list, CSV and ground truth name."""
     if method is not None:
         return list(targets.values())
-    names = (TRAIN_LIST, TEST_LIST, *CSV_OF_LIST.values(), *(name for name, _ in GROUND_TRUTHS.values()), *SEGMENT_TRUTH)
+    names = (TRAIN_LIST, TEST_LIST, *CSV_OF_LIST.values(), *(name for name, _ in GROUND_TRUTHS.values()),
+             *SEGMENT_TRUTH)
     return [out / name for name in names]
 
 
@@ -370,8 +424,9 @@ def crop_order_warnings(run: dict, crops: int, test_crop: int, targets: dict[str
     order = run.get("crop_order") or default_order(crops)
     if order == VADCLIP_CROP_ORDER:
         return []
-    message = (f"{test_csv.name} names crop __{test_crop} of each video, the crop VadCLIP's {DATASET_NAMES[dataset]} test "
-               f"evaluates: in VadCLIP's files ({VADCLIP_CROP_ORDER} order) the {crop_view(VADCLIP_CROP_ORDER, test_crop)}, "
+    message = (f"{test_csv.name} names crop __{test_crop} of each video, the crop VadCLIP's "
+               f"{DATASET_NAMES[dataset]} test evaluates: in VadCLIP's files ({VADCLIP_CROP_ORDER} order) the "
+               f"{crop_view(VADCLIP_CROP_ORDER, test_crop)}, "
                f"in this run's {order} order the {crop_view(order, test_crop)}; for VadCLIP extract with "
                f"--data.crop_order {VADCLIP_CROP_ORDER} (configs/clip_vitb16.yaml)")
     if refuse:
@@ -416,7 +471,6 @@ def write_lists(targets: dict[str, Path], name: str, members: list[Video], featu
         lines = [((features / feature_name(video, encoder)).resolve(), video.label) for video in members]
     written = {}
     if name in targets:
-        targets[name].parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(targets[name], "".join(f"{path}\n" for path, _ in lines))
         written[name] = targets[name]
     csv = CSV_OF_LIST[name]
@@ -424,7 +478,6 @@ def write_lists(targets: dict[str, Path], name: str, members: list[Video], featu
         table = pd.DataFrame(lines, columns=["path", "label"])
         if name == TEST_LIST:
             table = table.iloc[test_crop::crops]
-        targets[csv].parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(targets[csv], table.to_csv(index=False))
         written[csv] = targets[csv]
     return written

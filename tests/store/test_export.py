@@ -255,7 +255,8 @@ def test_per_crop_summary_names_both_of_vadclips_csv_lists(run, tmp_path, capsys
     export(run, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
     out = capsys.readouterr().out.splitlines()
     folder = tmp_path / "features"
-    assert f"{folder / 'train.csv'}: VadCLIP's train list, 50 crop files of 5 videos (path,label), 3 anomalous videos first" in out
+    assert (f"{folder / 'train.csv'}: VadCLIP's train list, 50 crop files of 5 videos (path,label), "
+            "3 anomalous videos first") in out
     assert f"{folder / 'test.csv'}: VadCLIP's test list, crop __5 of each of 2 videos" in out
     assert len(pd.read_csv(folder / "train.csv")) == 50
 
@@ -264,14 +265,15 @@ def test_per_crop_summary_names_both_of_vadclips_csv_lists(run, tmp_path, capsys
     ("torchvision", "top-left corner of the mirrored frame"),
     ("i3d_extractor", "top-left corner of the mirrored frame"),
 ])
-def test_ucf_test_csv_in_another_crop_order_than_vadclips_is_a_warning_saying_what_crop_5_is(tmp_path, capsys, crop_order, crop5):
+def test_ucf_test_csv_in_another_crop_order_than_vadclips_is_a_warning_saying_what_crop_5_is(
+        tmp_path, capsys, crop_order, crop5):
     manifest = write_run(tmp_path / "run")
     record = json.loads(manifest.read_text())
     write_json_atomic(manifest, dict(record, crop_order=crop_order))
     export(manifest, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: test.csv")]
-    assert warnings == [f"warning: test.csv names crop __5 of each video, the crop VadCLIP's UCF-Crime test evaluates: in "
-                        f"VadCLIP's files (centre_first order) the centre of the mirrored frame, in this run's "
+    assert warnings == [f"warning: test.csv names crop __5 of each video, the crop VadCLIP's UCF-Crime test "
+                        f"evaluates: in VadCLIP's files (centre_first order) the centre of the mirrored frame, in this run's "
                         f"{crop_order} order the {crop5}; for VadCLIP extract with --data.crop_order centre_first "
                         f"(configs/clip_vitb16.yaml)"]
 
