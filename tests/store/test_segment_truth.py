@@ -116,7 +116,9 @@ def test_ucf_gt_segment_and_gt_label_equal_vadclips_make_gt_map_ucf(tmp_path):
     expected_segment, expected_label = make_gt_map_ucf(lists, list(open(tmp_path / "ann.txt")))
     assert saved_lists(tmp_path / "features" / "gt_segment.npy") == expected_segment
     assert saved_lists(tmp_path / "features" / "gt_label.npy") == expected_label
-    assert expected_segment == [[["20", "30"], ["45", "60"]], [[0, 32]]]  # by hand: Arson011, then the normal video
+    # by hand: Abuse028 (one range: the second is -1), Arson011 (two), then the normal video (2 snippets x 16)
+    assert expected_segment == [[["165", "240"]], [["20", "30"], ["45", "60"]], [[0, 32]]]
+    assert expected_label == [["Abuse"], ["Arson", "Arson"], ["A"]]
 
 
 def test_violent_test_video_without_a_class_line_is_refused_before_writing(xd, tmp_path, capsys):

@@ -27,8 +27,10 @@ UCF = [
     ("val", "Arrest001_x264", "Arrest", 48),
     ("test", "Normal_Videos_003_x264", "Normal", 33),
     ("test", "Arson011_x264", "Arson", 48),
+    ("test", "Abuse028_x264", "Abuse", 32),
 ]
 UCF_ANNOTATIONS = (  # the annotation file's own format: two spaces between fields, trailing spaces
+    "Abuse028_x264.mp4  Abuse  165  240  -1  -1  \n"
     "Arson011_x264.mp4  Arson  20  30  45  60  \n"
     "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \n"
 )
