@@ -147,3 +147,10 @@ def test_names_and_another_format_are_refused(ucf, tmp_path, capsys):
     with pytest.raises(SystemExit):
         export(manifest, tmp_path / "out", "--names", "urdmu", "--format", "rtfm")
     assert "error: --names urdmu reads --format per-crop files, not rtfm" in capsys.readouterr().err
+
+
+def test_an_unknown_method_name_lists_the_known_ones(ucf, tmp_path, capsys):
+    manifest, _ = ucf
+    with pytest.raises(SystemExit):
+        export(manifest, tmp_path / "out", "--names", "mgfn")
+    assert capsys.readouterr().err.strip() == "error: --names mgfn: choose rtfm, urdmu, vadclip, xdviodet"
