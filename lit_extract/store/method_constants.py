@@ -27,6 +27,10 @@ SOURCES: dict[str, tuple[str, str]] = {  # method -> (GitHub repository, commit 
     "XDVioDet": ("Roc-Ng/XDVioDet", "f846d8c"),
 }
 DATASET_NAMES = {"ucf-crime": "UCF-Crime", "xd-violence": "XD-Violence", "shanghaitech": "ShanghaiTech"}
+DATASETS_OF = {  # the datasets each method's code has loaders for
+    "RTFM": ("ucf-crime", "shanghaitech"), "MGFN": ("ucf-crime", "xd-violence"),
+    "UR-DMU": ("ucf-crime", "xd-violence"), "VadCLIP": ("ucf-crime", "xd-violence"), "XDVioDet": ("xd-violence",),
+}
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,11 @@ HARD_CODED: tuple[HardCoded, ...] = (
               "anomalous train videos"),
     HardCoded("MGFN", "split", "per-crop", "xd-violence", "datasets/dataset.py", (38, 42), 9525,
               "anomalous train crop files"),
-    HardCoded("MGFN", "feature_size", "rtfm", None, "models/mgfn.py", (139, 187, 188), 2048,
+    HardCoded("MGFN", "feature_size", "rtfm", "ucf-crime", "models/mgfn.py", (139, 187, 188), 2048,
               "the feature size (its --feature_size option is not read)"),
     HardCoded("MGFN", "feature_size", "per-crop", "xd-violence", "models/mgfn.py", (139, 187, 188), 2048,
               "the feature size (its --feature_size option is not read)"),
-    HardCoded("MGFN", "crops", "rtfm", None, "models/mgfn.py", (26, 29), 10, "crops per video in training",
+    HardCoded("MGFN", "crops", "rtfm", "ucf-crime", "models/mgfn.py", (26, 29), 10, "crops per video in training",
               fix="change the 10 on those lines to ncrops"),
     # UR-DMU (per-crop: one (snippets, D) file per crop, one list line per crop file)
     HardCoded("UR-DMU", "split", "per-crop", "ucf-crime", "dataset_loader.py", (24, 26), 8100,
@@ -130,10 +134,10 @@ HARD_CODED: tuple[HardCoded, ...] = (
 
 def hard_coded(format: str, dataset: str | None, methods: tuple[str, ...] | None = None) -> list[HardCoded]:
     """The entries for an export in ``format`` of ``dataset`` (None: not known, every dataset's), of
-    ``methods`` (None: every method)."""
+    ``methods`` (None: every method that has loaders for ``dataset``)."""
     return [entry for entry in HARD_CODED
-            if entry.format == format and (dataset is None or entry.dataset in (None, dataset))
-            and (methods is None or entry.method in methods)]
+            if entry.format == format and (methods is None or entry.method in methods)
+            and (dataset is None or (entry.dataset in (None, dataset) and dataset in DATASETS_OF[entry.method]))]
 
 
 def constant_lines(format: str, dataset: str | None, needs: dict[Kind, int],

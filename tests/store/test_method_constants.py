@@ -186,3 +186,9 @@ def test_the_heading_names_the_commit_each_line_number_was_read_at(xd, capsys):
     assert ("the methods' hard-coded numbers (their code at MGFN 98e9389, UR-DMU 40cfdf5, VadCLIP f643c91, "
             "XDVioDet f846d8c):") in lines
     assert {entry.method for entry in HARD_CODED} == set(SOURCES)
+
+
+def test_methods_without_loaders_for_the_dataset_are_not_listed(xd, capsys):
+    manifest, root = xd
+    lines = export(capsys, manifest, root / "xd_rtfm_format")  # RTFM and MGFN's rtfm-format loaders: no XD-Violence
+    assert not [line for line in lines if "hard-coded" in line or " reads " in line]
