@@ -71,7 +71,9 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
     out, printed, _ = compared
     table = pd.read_csv(out / "compare.csv").set_index("encoder")
     assert sorted(table.index) == sorted(ENCODERS)
-    assert list(table.columns) == ["dim", "clip_auroc", "ap", "video_auroc", "frame_auroc", "probe_s"]
+    # UCF-Crime's truth: its official metric, frame AUROC, comes first
+    assert list(table.columns) == ["dim", "frame_auroc", "clip_auroc", "ap", "video_auroc", "frame_ap",
+                                   "frame_ap_sklearn", "probe_s"]
     for name in ENCODERS:
         main(["probe", "--config", str(config), "--data.manifest", str(extracted / f"manifest_{name}.json"),
               "--data.annotations", str(annotations), "--trainer.default_root_dir", str(tmp_path / name)])
@@ -82,11 +84,12 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
         row = table.loc[name]
         assert row["dim"] == 512 and row["probe_s"] > 0
         for column, key in (("clip_auroc", "test_auroc"), ("ap", "test_ap"), ("video_auroc", "test_video_auroc"),
-                            ("frame_auroc", "test_frame_auroc")):
+                            ("frame_auroc", "test_frame_auroc"), ("frame_ap", "test_frame_ap"),
+                            ("frame_ap_sklearn", "test_frame_ap_sklearn")):
             assert row[column] == alone[key], (name, column)
         assert name in printed
     markdown = (out / "compare.md").read_text().splitlines()
-    assert markdown[0].startswith("| encoder | dim | clip_auroc") and len(markdown) == 2 + len(ENCODERS)
+    assert markdown[0].startswith("| encoder | dim | frame_auroc") and len(markdown) == 2 + len(ENCODERS)
     assert (out / "roc_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
