@@ -21,18 +21,30 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torchmetrics.functional.classification import binary_auroc
 
 from lit_extract.indexing.frame_truth import Annotations, FrameTruth
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` against 0/1 ``labels``; NaN when only one class is present."""
+    """Area under the ROC curve of ``scores`` against 0/1 ``labels``, in float64: the trapezoids
+    between the curve's points at every distinct score (``auc(fpr, tpr)`` of ``roc_curve``); NaN
+    when only one class is present."""
     labels = np.asarray(labels)
     if labels.size == 0 or labels.min() == labels.max():
         return math.nan
-    return float(binary_auroc(torch.tensor(np.asarray(scores, dtype=np.float64)), torch.tensor(labels).long()))
+    true_positives, false_positives = _cumulative_counts(scores, labels)
+    tpr = np.r_[0.0, true_positives / true_positives[-1]]
+    fpr = np.r_[0.0, false_positives / false_positives[-1]]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def _cumulative_counts(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives (float64) above each distinct score, highest threshold first."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    ranked, hits = np.asarray(scores, dtype=np.float64)[order], np.asarray(labels)[order] > 0
+    last = np.r_[np.flatnonzero(np.diff(ranked) != 0), ranked.size - 1]  # last position of each distinct score
+    true_positives = np.cumsum(hits, dtype=np.float64)[last]
+    return true_positives, last + 1.0 - true_positives
 
 
 def video_auroc(scores: np.ndarray, labels: np.ndarray, videos: Sequence[str]) -> float:
@@ -97,11 +109,8 @@ def frame_level(
 
 def _precision_recall(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall (float64) at every distinct score, highest threshold first."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    ranked, hits = np.asarray(scores, dtype=np.float64)[order], np.asarray(labels)[order] > 0
-    last = np.r_[np.flatnonzero(np.diff(ranked) != 0), ranked.size - 1]  # last position of each distinct score
-    true_positives = np.cumsum(hits)[last]
-    return true_positives / (last + 1), true_positives / true_positives[-1]
+    true_positives, false_positives = _cumulative_counts(scores, labels)
+    return true_positives / (true_positives + false_positives), true_positives / true_positives[-1]
 
 
 def frame_ap(scores: np.ndarray, labels: np.ndarray) -> float:
