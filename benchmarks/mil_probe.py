@@ -1,6 +1,6 @@
 """Frame AUROC of the MIL probe against the clip-label probe where anomalies are short segments of long videos.
 
-    python benchmarks/mil_probe.py [--seeds 0 1 2] [--dim 32] [--epochs 30]
+    python benchmarks/mil_probe.py [--seeds 0 1 2 3 4] [--dim 32] [--shift 3] [--epochs 30]
 
 For each seed, writes a synthetic extraction run (index CSV of back-to-back 16-frame snippets,
 .npy embeddings, complete manifest) and UCF-Crime-style frame truth to a temporary folder, then
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lit_extract.commands.cli import run_probe
 from lit_extract.atomic import write_json_atomic
+from lit_extract.commands.cli import run_probe
+from lit_extract.evaluate.captured_output import captured_output
 from lit_extract.indexing.index import COLUMNS, file_sha256
 from lit_extract.store.manifest import split_file_names
 
@@ -90,21 +91,23 @@ def write_benchmark(folder: Path, seed: int, dim: int, shift: float) -> tuple[Pa
 
 
 def probe(manifest: Path, annotations: Path, root: Path, objective: str, epochs: int) -> tuple[dict, float]:
-    """Run the ``probe`` command; return its metrics.json and wall seconds."""
+    """Run the ``probe`` command (its output into ``root/probe.log``); return its metrics.json and wall seconds."""
+    root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    run_dir = run_probe("probe", [
-        "--data.manifest", str(manifest), "--data.annotations", str(annotations), "--model.objective", objective,
-        "--model.lr", "0.01", "--data.batch_size", "1024", "--data.bags_per_batch", "16",
-        "--trainer.default_root_dir", str(root), "--trainer.max_epochs", str(epochs), "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--seed_everything", "0",
-        "--trainer.accelerator", "cpu", "--plot_videos", "0",
-    ])
+    with captured_output(root / "probe.log"):
+        run_dir = run_probe("probe", [
+            "--data.manifest", str(manifest), "--data.annotations", str(annotations), "--model.objective", objective,
+            "--model.lr", "0.01", "--data.batch_size", "1024", "--data.bags_per_batch", "16",
+            "--trainer.default_root_dir", str(root), "--trainer.max_epochs", str(epochs), "--trainer.logger", "false",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--seed_everything", "0",
+            "--trainer.accelerator", "cpu", "--plot_videos", "0",
+        ])
     return json.loads((Path(run_dir) / "metrics.json").read_text()), time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one synthetic benchmark per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="one synthetic benchmark per seed")
     parser.add_argument("--dim", type=int, default=32, help="embedding width")
     parser.add_argument("--shift", type=float, default=3.0, help="anomalous snippets' shift, in noise std")
     parser.add_argument("--epochs", type=int, default=30, help="--trainer.max_epochs of each probe")

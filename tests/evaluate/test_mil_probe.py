@@ -306,3 +306,13 @@ def test_compare_mil_rows_are_each_encoders_mil_probe(compared_mil):
         assert table.loc[encoder, "frame_auroc"] == metrics["test_frame_auroc"]
         assert "  objective: mil\n" in (run / "config.yaml").read_text()  # --model.objective (data.objective follows)
     assert figures[out / "roc_test.png"].get_suptitle().startswith("ROC on the test split, one MIL probe per encoder")
+
+
+def test_the_mil_config_sets_the_mil_objective_for_model_and_data(mil_run, capsys):
+    manifest = mil_run[0]
+    config = Path(__file__).resolve().parents[2] / "configs" / "probe_mil.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe", "--config", str(config), "--data.manifest", str(manifest), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "  objective: mil\n" in printed and "  mil_loss: topk\n" in printed
