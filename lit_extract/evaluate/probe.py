@@ -1,19 +1,27 @@
-"""Linear probe on extracted clip embeddings: data, model, and the UCF-Crime test metrics.
+"""Probe on extracted clip embeddings: data, model, and the benchmarks' test metrics.
 
 ``python -m lit_extract probe --config configs/probe.yaml --data.manifest processed/manifest_swin3d_t.json
 --trainer.default_root_dir runs/probe`` trains :class:`LinearProbe` on the train split of
-:class:`EmbeddingDataModule`, keeps the epoch with the best validation score (AUROC for the binary
-target ``y``, macro accuracy for ``category``) and tests that checkpoint on the test split. The
-outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``, ``checkpoints/``) go to the
-trainer's log dir, ``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
+:class:`EmbeddingDataModule`, keeps the epoch with the best validation score (``--model.monitor``;
+clip AUROC for the binary target ``y``, macro accuracy for ``category``) and tests that checkpoint
+on the test split. The outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``,
+``scores_over_time_test.png``, ``checkpoints/``) go to the trainer's log dir,
+``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
+
+Objectives: ``clip`` (default) gives every clip its video's label and trains a clip classifier;
+``mil`` (``--model.objective mil``, ``configs/probe_mil.yaml``) learns from video labels only:
+each training item is a video, a bag of its snippet rows (:mod:`lit_extract.evaluate.bags`), and
+the loss is top-k MIL or Sultani et al.'s ranking loss (:mod:`lit_extract.evaluate.mil_loss`) on
+the head's snippet scores. The head is linear, or the UCF-Crime paper's MLP (``--model.head mlp``).
 
 Ten-crop runs (``--data.crops 10``, embeddings (rows, 10, D)): the probe's input row is the mean
-of the row's ten crop embeddings, (D,), everywhere (statistics, training, validation, test).
+of the row's ten crop embeddings, (D,), everywhere (statistics, training, validation, test),
+unless ``--data.bag_crops each`` makes each crop a bag of its own (``mil``).
 
 Test metrics (binary): clip-level AUROC, average precision, accuracy and F1 at 0.5; video-level
-AUROC and frame-level AUROC (when UCF-Crime's temporal annotation file is given), from
-:mod:`lit_extract.evaluate.metrics` (which states the annotation file's 1-based inclusive frame convention).
-Multi-class: macro accuracy and macro F1.
+AUROC; with the frame truth (``--data.annotations``) frame-level AUROC and AP as the benchmarks'
+authors compute them, from :mod:`lit_extract.evaluate.metrics`. Multi-class: macro accuracy and
+macro F1.
 """
 
 from __future__ import annotations
