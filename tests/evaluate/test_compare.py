@@ -167,6 +167,16 @@ def test_table_puts_the_best_clip_auroc_first_and_undefined_last():
     assert "frame_auroc" not in table.columns
 
 
+def test_table_puts_the_official_metric_first_and_orders_the_rows_by_it():
+    # XD-Violence's official metric is frame AP: a (best clip AUROC) is last by frame AP
+    metrics = {"a": (0.9, 0.2), "b": (0.6, 0.7), "c": (0.7, 0.5)}
+    results = [EncoderResult(name, 8, {"test_auroc": clip, "test_frame_ap": ap}, np.zeros(2), np.array([0, 1]), 1.0,
+                             Path(".")) for name, (clip, ap) in metrics.items()]
+    table = results_frame(results, frame_level=True, official="frame_ap")
+    assert list(table.columns[:3]) == ["encoder", "dim", "frame_ap"]
+    assert table["encoder"].tolist() == ["b", "c", "a"]
+
+
 def test_folder_without_manifests_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", str(tmp_path)])
