@@ -22,9 +22,11 @@ from lit_extract.indexing.frame_truth import read_frame_truth
 SNIPPET = 16
 
 
-def xd_benchmark(tmp_path, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list, object]:
+def xd_benchmark(tmp_path, seed: int, informative: bool = False) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list, object]:
     """Test rows of 6 XD-style videos (16-frame snippets back to back, n_frames = snippets x 16),
-    snippet scores rounded to 2 decimals (so thresholds tie), labels, the annotation ranges, the truth."""
+    snippet scores rounded to 2 decimals (so thresholds tie), labels, the annotation ranges, the truth.
+    ``informative`` scores: + 0.8 on the snippets of anomalous videos (so the top scores are mostly
+    anomalous frames and the curve's first points have precision near 1)."""
     rng = np.random.default_rng(seed)
     rows, labels, ranges, lines = [], [], [], []
     for video in range(6):
@@ -44,7 +46,7 @@ def xd_benchmark(tmp_path, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndar
                          "end_frame": (snippet + 1) * SNIPPET, "n_frames": snippets * SNIPPET})
             labels.append(int(anomalous))
     (tmp_path / "annotations.txt").write_text("\n".join(lines) + "\n")
-    scores = np.round(rng.random(len(rows)), 2)
+    scores = np.round(rng.random(len(rows)) + (0.8 * np.array(labels) if informative else 0.0), 2)
     return pd.DataFrame(rows), scores, np.array(labels), ranges, read_frame_truth(tmp_path / "annotations.txt")
 
 
@@ -59,18 +61,20 @@ def authors_gt(ranges: list) -> np.ndarray:
     return np.array(gt)
 
 
+@pytest.mark.parametrize("informative", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_frame_ap_is_xdviodets_auc_of_recall_and_precision(tmp_path, seed):
-    rows, scores, labels, ranges, truth = xd_benchmark(tmp_path, seed)
+def test_frame_ap_is_xdviodets_auc_of_recall_and_precision(tmp_path, seed, informative):
+    rows, scores, labels, ranges, truth = xd_benchmark(tmp_path, seed, informative)
     gt, pred = authors_gt(ranges), scores
     precision, recall, th = precision_recall_curve(list(gt), np.repeat(pred, 16))
     pr_auc = auc(recall, precision)
     assert split_metrics(scores, rows, labels, truth)["test_frame_ap"] == pytest.approx(pr_auc, abs=1e-12)
 
 
+@pytest.mark.parametrize("informative", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_frame_auroc_is_rtfms_auc_of_the_roc_curve(tmp_path, seed):
-    rows, scores, labels, ranges, truth = xd_benchmark(tmp_path, seed)
+def test_frame_auroc_is_rtfms_auc_of_the_roc_curve(tmp_path, seed, informative):
+    rows, scores, labels, ranges, truth = xd_benchmark(tmp_path, seed, informative)
     gt, pred = authors_gt(ranges), np.repeat(scores, 16)
     fpr, tpr, threshold = roc_curve(list(gt), pred)
     rec_auc = auc(fpr, tpr)
