@@ -352,8 +352,9 @@ def run_compare(args: list[str]) -> None:
     ) -> None:
         """Probe every encoder extracted into a folder with the same probe; print one table.
 
-        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
-        each encoder's probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
+        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders), with
+        --annotations pr_test.png (their frame-level precision-recall curves), and each encoder's
+        probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
 
         Args:
             folder: the predict output folder holding manifest_<encoder>.json files.

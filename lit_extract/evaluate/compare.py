@@ -27,7 +27,8 @@ probe_s           wall seconds of the probe (fit + test)
 ================  ===============================================================
 
 Outputs in ``--out``: ``compare.csv``, ``compare.md``, ``roc_test.png`` (the test ROC curves of
-all encoders overlaid: clip level, and frame level beside it with ``--annotations``) and each
+all encoders overlaid: clip level, and frame level beside it with ``--annotations``), with
+``--annotations`` ``pr_test.png`` (their frame-level precision-recall curves) and each
 encoder's probe run (``<stem>/lightning_logs/version_N``: metrics.json, scores_test.npy,
 roc_test.png, checkpoint, and ``probe.log``, what the probe printed: the command itself prints
 only the table and the paths; ``<stem>``: the encoder's :func:`~lit_extract.store.file_stem.file_stem`,
@@ -56,6 +57,7 @@ from lit_extract.evaluate.metrics import OFFICIAL_METRIC, frame_level
 from lit_extract.evaluate.probe import probe_name
 from lit_extract.indexing.frame_truth import read_frame_truth
 from lit_extract.store.writable_folder import check_writable_folder
+from lit_extract.evaluate.pr_plot import pr_figure
 from lit_extract.evaluate.roc_plot import Curve, roc_figure
 
 # probe CLI arguments -> the probe's run folder (``lit_extract.commands.cli.run_probe("probe", args)``)
@@ -193,6 +195,15 @@ def plot_roc_curves(path: Path, results: Sequence[EncoderResult], objective: str
     save_figure_atomic(roc_curves_figure(results, objective), path, dpi=120)
 
 
+def pr_curves_figure(results: Sequence[EncoderResult], objective: str = "clip"):  # -> matplotlib.figure.Figure
+    """The frame-level precision-recall curves of all encoders that carry frame-level scores, overlaid,
+    each labelled with its frame AP (the XD-Violence authors' computation)."""
+    curves = [Curve(f"{r.encoder} (AP {r.metrics.get('test_frame_ap', math.nan):.3f})", *r.frames)
+              for r in results if r.frames is not None]
+    names = ", ".join(r.encoder for r in results)
+    return pr_figure(f"Precision-recall on the test split, one {probe_name(objective)} per encoder ({names})", curves)
+
+
 def compare_encoders(
     folder: str | Path,
     out: str | Path,
@@ -205,7 +216,7 @@ def compare_encoders(
     ``clip`` or ``mil``); write and return the table.
 
     Returns the table (see :func:`results_frame`) and the paths written in ``out``:
-    ``compare.csv``, ``compare.md``, ``roc_test.png``.
+    ``compare.csv``, ``compare.md``, ``roc_test.png`` and with ``annotations`` ``pr_test.png``.
     """
     manifests = find_manifests(folder)
     if annotations is not None and not Path(annotations).exists():
@@ -217,8 +228,12 @@ def compare_encoders(
     results = [probe_encoder(manifest, out, probe, config, annotations, objective) for manifest in manifests]
     table = results_frame(results, frame_level=annotations is not None, official=official)
     paths = [out / "compare.csv", out / "compare.md", out / "roc_test.png"]
+    if annotations is not None:
+        paths.append(out / "pr_test.png")
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
     write_text_atomic(paths[1], markdown_table(table))
     plot_roc_curves(paths[2], results, objective)
+    if annotations is not None:
+        save_figure_atomic(pr_curves_figure(results, objective), paths[3], dpi=120)
     return table, paths

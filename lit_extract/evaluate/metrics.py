@@ -107,8 +107,9 @@ def frame_level(
     return np.concatenate(all_scores), np.concatenate(all_labels)
 
 
-def _precision_recall(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall (float64) at every distinct score, highest threshold first."""
+def precision_recall(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall (float64) at every distinct score, highest threshold first (labels
+    must hold a positive)."""
     true_positives, false_positives = _cumulative_counts(scores, labels)
     return true_positives / (true_positives + false_positives), true_positives / true_positives[-1]
 
@@ -120,7 +121,7 @@ def frame_ap(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
     if labels.size == 0 or not labels.any():
         return math.nan
-    precision, recall = _precision_recall(scores, labels)
+    precision, recall = precision_recall(scores, labels)
     return float(np.trapezoid(np.r_[1.0, precision], np.r_[0.0, recall]))
 
 
@@ -130,7 +131,7 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
     if labels.size == 0 or not labels.any():
         return math.nan
-    precision, recall = _precision_recall(scores, labels)
+    precision, recall = precision_recall(scores, labels)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 

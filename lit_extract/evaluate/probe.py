@@ -5,7 +5,7 @@
 :class:`EmbeddingDataModule`, keeps the epoch with the best validation score (``--model.monitor``;
 clip AUROC for the binary target ``y``, macro accuracy for ``category``) and tests that checkpoint
 on the test split. The outputs (``metrics.json``, ``scores_test.npy``, ``roc_test.png``,
-``scores_over_time_test.png``, ``checkpoints/``) go to the trainer's log dir,
+``pr_test.png``, ``scores_over_time_test.png``, ``checkpoints/``) go to the trainer's log dir,
 ``{default_root_dir}/lightning_logs/version_N``; see :func:`write_outputs`.
 
 Objectives: ``clip`` (default) gives every clip its video's label and trains a clip classifier;
@@ -58,6 +58,7 @@ from lit_extract.evaluate.mil_loss import SMOOTHNESS, SPARSITY, TOPK_EVERY, rank
 from lit_extract.evaluate.score_timeline import Timeline, chosen_videos, timeline_figure, timelines
 from lit_extract.evaluate.snippet_head import HeadKind, sultani_mlp
 from lit_extract.indexing.frame_truth import FrameTruth, read_frame_truth
+from lit_extract.evaluate.pr_plot import pr_figure
 from lit_extract.evaluate.roc_plot import Curve, roc_figure
 
 Target = Literal["y", "category"]
@@ -622,7 +623,9 @@ def write_outputs(
     class probabilities, or (rows, C) class probabilities in ``EmbeddingDataModule.classes`` order.
     ``roc_test.png`` (:func:`lit_extract.evaluate.roc_plot.roc_figure`) is titled with ``encoder`` and the
     split; its clip-level panel has the frame-level one beside it when ``frames`` (frame scores,
-    frame labels; :func:`frames_of_test`) are given. With ``timelines``
+    frame labels; :func:`frames_of_test`) are given; with them ``pr_test.png``
+    (:func:`lit_extract.evaluate.pr_plot.pr_figure`) draws the frame-level precision-recall curve
+    whose area is ``test_frame_ap``. With ``timelines``
     (:func:`timelines_of_test`), ``scores_over_time_test.png`` shows each of those videos' frame
     scores over time with its annotated frames shaded (:mod:`lit_extract.evaluate.score_timeline`).
     """
@@ -637,6 +640,11 @@ def write_outputs(
             auroc = metrics.get("test_frame_auroc", math.nan)
             panels["frame level"] = [Curve(f"frames, AUROC {auroc:.3f}", *frames)]
         save_figure_atomic(roc_figure(roc_title(encoder, objective=objective), panels), paths[2], dpi=120)
+    if scores.ndim == 1 and frames is not None:
+        paths.append(run_dir / "pr_test.png")
+        curve = Curve(f"frames, AP {metrics.get('test_frame_ap', math.nan):.3f}", *frames)
+        title = f"{encoder or 'embeddings'}: {probe_name(objective)} precision-recall on the test split"
+        save_figure_atomic(pr_figure(title, [curve]), paths[-1], dpi=120)
     if scores.ndim == 1 and timelines:
         paths.append(run_dir / "scores_over_time_test.png")
         title = f"{encoder or 'embeddings'}: {probe_name(objective)} scores over time, annotated frames shaded"

@@ -98,7 +98,7 @@ def test_compare_prints_its_table_and_paths_and_keeps_each_probe_output_in_its_r
     table = pd.read_csv(out / "compare.csv")
     assert printed.splitlines() == [
         *format_table(table).splitlines(),
-        *(f"wrote {out / name}" for name in ("compare.csv", "compare.md", "roc_test.png")),
+        *(f"wrote {out / name}" for name in ("compare.csv", "compare.md", "roc_test.png", "pr_test.png")),
     ]
     for name in ENCODERS:
         log = (out / name / "lightning_logs" / "version_0" / "probe.log").read_text()

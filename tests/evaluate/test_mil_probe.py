@@ -196,6 +196,18 @@ def test_scores_over_time_plot_draws_frame_scores_and_shades_the_annotated_frame
         assert spans == ([first * SNIPPET], [(last - first) * SNIPPET])
 
 
+def test_pr_figure_draws_the_frame_level_curve_whose_area_is_the_frame_ap(mil_run):
+    _, run, videos, figures = mil_run
+    figure = figures[run / "pr_test.png"]
+    frames, gt = np.repeat(np.load(run / "scores_test.npy").astype(np.float64), SNIPPET), truth_frames(videos)
+    precision, recall, _ = precision_recall_curve(gt, frames)  # scikit-learn: highest recall first, ends at (0, 1)
+    line = figure.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_xdata(), recall[::-1], atol=1e-12)
+    np.testing.assert_allclose(line.get_ydata(), precision[::-1], atol=1e-12)
+    assert line.get_label() == f"frames, AP {json.loads((run / 'metrics.json').read_text())['test_frame_ap']:.3f}"
+    assert figure.get_suptitle() == "synthetic: MIL probe precision-recall on the test split"
+
+
 def data_module(tmp_path: Path, splits_with_truth: tuple[str, ...], style: str) -> EmbeddingDataModule:
     videos = synthetic_videos(1)
     manifest = write_encoder(tmp_path, write_index(tmp_path, videos), videos, "synthetic", shift=4.0, seed=1)
@@ -306,6 +318,8 @@ def test_compare_mil_rows_are_each_encoders_mil_probe(compared_mil):
         assert table.loc[encoder, "frame_auroc"] == metrics["test_frame_auroc"]
         assert "  objective: mil\n" in (run / "config.yaml").read_text()  # --model.objective (data.objective follows)
     assert figures[out / "roc_test.png"].get_suptitle().startswith("ROC on the test split, one MIL probe per encoder")
+    pr = figures[out / "pr_test.png"]
+    assert [line.get_label().split(" ")[0] for line in pr.axes[0].lines] == sorted(table.index)  # manifests' order
 
 
 def test_the_mil_config_sets_the_mil_objective_for_model_and_data(mil_run, capsys):
