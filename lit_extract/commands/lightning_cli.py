@@ -238,7 +238,8 @@ class ProbeCLI(ProjectCLI):
     SHORT_HELP = ("data", "model")
 
     def __init__(self, args: list[str], run: bool = True) -> None:
-        description = "Linear probe on clip embeddings; outputs go to trainer.log_dir."
+        description = ("Probe on clip embeddings (clip labels, or video labels with --model.objective mil); "
+                       "outputs go to trainer.log_dir.")
         super().__init__(
             LinearProbe,
             EmbeddingDataModule,

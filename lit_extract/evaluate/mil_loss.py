@@ -9,7 +9,9 @@ labels. Padding never enters a loss: it is excluded from every max, top-k, sum a
   ``k`` highest snippet scores, ``k = n // 16 + 1`` for a bag of ``n`` snippets (the rule of the
   XD-Violence authors' ``train.py``, ``topk(logits[:seq_len], k=seq_len // 16 + 1)``, and of
   UR-DMU's loss, ``topk(att, t // 16 + 1)``), trained with binary cross-entropy against the
-  video label. Like RTFM and UR-DMU, the mean is taken over probabilities.
+  video label. Like RTFM and UR-DMU, the mean is taken over probabilities. The length is each
+  bag's own (its real snippets), not the padded batch's. On Sultani's 32 segments
+  (``--data.segments 32``) k = 3, RTFM's k (``num_segments // 10``).
 - :func:`ranking_loss`: Sultani et al.'s (CVPR 2018) MIL ranking loss. For every pair of an
   anomalous bag ``a`` and a normal bag ``n``: ``max(0, 1 - max_i s_a,i + max_i s_n,i)``; for every
   anomalous bag the temporal smoothness ``sum_i (s_a,i - s_a,i+1)^2`` weighted by ``8e-5`` and the
