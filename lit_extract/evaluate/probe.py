@@ -556,8 +556,8 @@ class LinearProbe(LightningModule):
     def on_test_epoch_end(self) -> None:
         scores = self._row_scores("test")
         if self.mil:
-            self.test_metrics.update(torch.from_numpy(scores).float(),
-                                     torch.from_numpy(self.trainer.datamodule.targets("test")))
+            targets = torch.from_numpy(self.trainer.datamodule.targets("test"))
+            self.test_metrics.update(torch.from_numpy(scores).float().to(self.device), targets.to(self.device))
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
         self.test_scores = scores.astype(np.float32)
