@@ -30,7 +30,7 @@ from lit_extract.store.manifest import split_file_names, write_json_atomic
 
 SNIPPET = 16
 VIDEOS = {"train": 16, "val": 8, "test": 8}
-ARGS = ["--model.lr", "0.05", "--data.bags_per_batch", "4", "--trainer.max_epochs", "6", "--seed_everything", "0",
+ARGS = ["--model.lr", "0.05", "--data.bags_per_batch", "4", "--trainer.max_epochs", "4", "--seed_everything", "0",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--trainer.accelerator", "cpu"]
 
 
