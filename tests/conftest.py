@@ -132,6 +132,13 @@ def six_video_index(root: Path) -> Path:
     return write_index(root / "index_clips.csv", rows)
 
 
+@pytest.fixture(scope="session")
+def six_videos(tmp_path_factory) -> Path:
+    """The index of :func:`six_video_index`, built once per test run (once per xdist worker) and
+    shared by the resume, fault and multi-encoder tests (they write only into their own folders)."""
+    return six_video_index(tmp_path_factory.mktemp("six_videos"))
+
+
 @pytest.fixture
 def make_video(tmp_path):
     """``make_video(name, n_frames, category="Normal", codec="mp4v", size=(160, 120))`` -> path."""

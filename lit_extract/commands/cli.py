@@ -295,31 +295,41 @@ def run_export(args: list[str]) -> None:
 
     def export(
         manifest: str,
-        format: str = "rtfm",
+        format: str | None = None,
         out: str = "features",
         annotations: str | None = None,
         dataset: str | None = None,
+        names: str | None = None,
+        class_annotations: str | None = None,
     ) -> None:
-        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, Sultani).
+        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, XDVioDet, Sultani).
 
         Writes {video stem}_{encoder}.npy per video (per-crop: {video stem}__{k}.npy per crop),
         train.list (train + val videos) and test.list (absolute paths, anomalous videos first), and
-        with --annotations the ground truth (gt-ucf.npy, gt-sh.npy or gt_xd.npy). The index must
-        hold back-to-back snippets (index --clip-len 16 --stride 16).
+        with --annotations the ground truth (gt-ucf.npy, gt-sh.npy or gt_xd.npy). Prints the
+        numbers RTFM, MGFN, UR-DMU, VadCLIP and XDVioDet hard-code (file and line) against this
+        export's. The index must hold back-to-back snippets (index --clip-len 16 --stride 16).
 
         Args:
             manifest: the run's manifest_<encoder>.json.
-            format: rtfm ((snippets, crops, D) float32 per video), segments32 ((32, D)
+            format: rtfm ((snippets, crops, D) float32 per video; the default), segments32 ((32, D)
                 float32, L2-normalized segments as in the UCF-Crime paper's code) or per-crop
                 ((snippets, D) float32 per crop file, with VadCLIP's train.csv/test.csv).
-            out: output folder.
+            out: output folder (with --names: the method's folder, where its scripts run).
             annotations: the test videos' frame truth: UCF-Crime's
                 Temporal_Anomaly_Annotation_for_Testing_Videos.txt (writes gt-ucf.npy), XD-Violence's
                 annotations.txt (gt_xd.npy) or ShanghaiTech's testing/test_frame_mask folder (gt-sh.npy).
             dataset: ucf-crime, xd-violence or shanghaitech: whose truth --annotations is (default:
-                the one it looks like).
+                the one it looks like, else the one the video names are).
+            names: rtfm, urdmu, vadclip or xdviodet: write the lists and ground truth under the paths
+                that method's code reads (list/ucf-i3d.list, frame_label/xd_gt.npy, list/gt.npy, ...)
+                in --out, the feature files in --out/features/; implies its format.
+            class_annotations: XD-Violence's annotations_multiclasses.txt (VadCLIP's list/): writes
+                VadCLIP's gt_segment.npy and gt_label.npy (per-crop; for UCF-Crime --annotations
+                already holds the classes).
         """
-        print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset)))
+        print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset,
+                                      names=names, class_annotations=class_annotations)))
 
     parse_one_line(
         lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False),
