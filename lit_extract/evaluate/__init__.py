@@ -11,6 +11,7 @@ Reads a run through :mod:`lit_extract.store` and frame truth through :mod:`lit_e
 - :mod:`~lit_extract.evaluate.metrics`: clip, video and frame-level AUROC, frame AP as the
   benchmarks' authors compute it, each benchmark's official metric.
 - :mod:`~lit_extract.evaluate.roc_plot`: ROC figures.
+- :mod:`~lit_extract.evaluate.pr_plot`: frame-level precision-recall figures.
 - :mod:`~lit_extract.evaluate.score_timeline`: test videos' scores over time, annotated frames shaded.
 - :mod:`~lit_extract.evaluate.compare`: one probe per encoder of a folder, one table.
 - :mod:`~lit_extract.evaluate.captured_output`: a probe's output into its own log.
