@@ -185,7 +185,8 @@ class EmbeddingDataModule(LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         if batch_size < 1 or bags_per_batch < 1:
-            raise LitExtractError(f"--data.batch_size and --data.bags_per_batch must be >= 1, got {batch_size}, {bags_per_batch}")
+            raise LitExtractError(
+                f"--data.batch_size and --data.bags_per_batch must be >= 1, got {batch_size} and {bags_per_batch}")
         if segments is not None and segments < 1:
             raise LitExtractError(f"--data.segments must be >= 1, got {segments}")
         if objective == "mil" and target != "y":

@@ -191,7 +191,8 @@ def test_scores_over_time_plot_draws_frame_scores_and_shades_the_annotated_frame
     for number, axes in enumerate(figure.axes):
         length, label, (first, last) = videos["test"][number]
         assert axes.get_title() == name("test", number, label)
-        np.testing.assert_allclose(axes.lines[0].get_ydata(), np.repeat(scores[sum(v[0] for v in videos["test"][:number]):][:length], SNIPPET))
+        first_row = sum(entry[0] for entry in videos["test"][:number])  # the video's rows follow the earlier videos'
+        np.testing.assert_allclose(axes.lines[0].get_ydata(), np.repeat(scores[first_row : first_row + length], SNIPPET))
         spans = [patch.get_x() for patch in axes.patches], [patch.get_width() for patch in axes.patches]
         assert spans == ([first * SNIPPET], [(last - first) * SNIPPET])
 
