@@ -184,9 +184,10 @@ class EmbeddingDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if batch_size < 1 or bags_per_batch < 1:
-            raise LitExtractError(
-                f"--data.batch_size and --data.bags_per_batch must be >= 1, got {batch_size} and {bags_per_batch}")
+        if batch_size < 1:
+            raise LitExtractError(f"--data.batch_size must be >= 1, got {batch_size}")
+        if bags_per_batch < 1:
+            raise LitExtractError(f"--data.bags_per_batch must be >= 1, got {bags_per_batch}")
         if segments is not None and segments < 1:
             raise LitExtractError(f"--data.segments must be >= 1, got {segments}")
         if objective == "mil" and target != "y":

@@ -331,3 +331,17 @@ def test_the_mil_config_sets_the_mil_objective_for_model_and_data(mil_run, capsy
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "  objective: mil\n" in printed and "  mil_loss: topk\n" in printed
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--data.bags_per_batch", "0", "error: --data.bags_per_batch must be >= 1, got 0"),
+    ("--data.segments", "0", "error: --data.segments must be >= 1, got 0"),
+    ("--model.pos_weight", "2.0", "error: --model.pos_weight must be > 0 or 'auto', and only with a binary target and "
+                                  "--model.objective clip; got 2.0"),
+])
+def test_bad_mil_settings_are_refused_in_one_line(mil_run, capsys, flag, value, message):
+    manifest = mil_run[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe", "--data.manifest", str(manifest), "--model.objective", "mil", flag, value])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == message
