@@ -449,6 +449,10 @@ class LinearProbe(LightningModule):
             self.pos_weight_value = torch.tensor(negatives / positives, dtype=torch.float32, device=self.device)
         if self.binary and self.monitor != "clip_auroc":
             self.val_metric_name = f"val_{self._monitored(data)}"
+        if self.trainer.world_size > 1 and (self.mil or self.val_metric_name not in ("val_auroc", "val_macro_acc")):
+            # Every video's rows must be scored in one process (row order, frame and video metrics)
+            raise LitExtractError(f"--model.objective {self.hparams.objective} with --model.monitor {self.monitor} "
+                                  "scores whole videos in one process: run the probe with --trainer.devices 1")
 
     def _monitored(self, data: EmbeddingDataModule | None) -> str:
         """The metric ``monitor`` names on this data: ``official`` resolves to the dataset's frame

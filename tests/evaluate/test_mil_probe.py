@@ -216,13 +216,6 @@ def data_module(tmp_path: Path, splits_with_truth: tuple[str, ...], style: str) 
     return EmbeddingDataModule(str(manifest), annotations=str(truth), objective="mil")
 
 
-class Attached:
-    """The model's view of a trainer: only its data module."""
-
-    def __init__(self, data: EmbeddingDataModule) -> None:
-        self.datamodule = data
-
-
 @pytest.mark.parametrize(("splits", "style", "expected"), [
     (("test",), "ucf", "video_auroc"),  # no val truth: the video-level metric
     (("val", "test"), "xd", "frame_ap"),  # XD-Violence's official metric
@@ -345,3 +338,15 @@ def test_bad_mil_settings_are_refused_in_one_line(mil_run, capsys, flag, value, 
         main(["probe", "--data.manifest", str(manifest), "--model.objective", "mil", flag, value])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_mil_on_several_processes_is_refused_before_it_scores_part_of_the_videos(tmp_path):
+    # A process of a multi-device run sees some of the videos: their rows' scores would be partial.
+    class TwoProcesses:
+        world_size = 2
+        datamodule = data_module(tmp_path, ("test",), "ucf")
+
+    model = LinearProbe(8, objective="mil")
+    model._trainer = TwoProcesses()
+    with pytest.raises(LitExtractError, match="scores whole videos in one process: run the probe with --trainer.devices 1"):
+        model.setup("fit")
