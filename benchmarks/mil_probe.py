@@ -1,12 +1,13 @@
 """Frame AUROC of the MIL probe against the clip-label probe where anomalies are short segments of long videos.
 
-    python benchmarks/mil_probe.py [--seeds 0 1 2 3 4] [--dim 32] [--shift 3] [--epochs 30]
+    python benchmarks/mil_probe.py [--seeds 0 1 2 3 4] [--dim 32] [--shift 3] [--epochs 30] [--mil-loss topk] [--head linear]
 
 For each seed, writes a synthetic extraction run (index CSV of back-to-back 16-frame snippets,
 .npy embeddings, complete manifest) and UCF-Crime-style frame truth to a temporary folder, then
 runs ``python -m lit_extract probe`` on it twice with the same settings: ``--model.objective clip``
-(every snippet of an anomalous video labelled 1) and ``--model.objective mil`` (top-k MIL from
-the video labels). Prints one line per seed and objective (test frame AUROC, frame AP, video
+(every snippet of an anomalous video labelled 1) and ``--model.objective mil`` (``--mil-loss``:
+top-k MIL or Sultani's ranking loss, from the video labels; ``--head``: linear or the 512-32-1 MLP
+for both). Prints one line per seed and objective (test frame AUROC, frame AP, video
 AUROC, seconds) and the mean frame AUROC of each objective.
 
 The data: every video has 60-199 snippets of ``dim``-D Gaussian noise plus a per-video offset
@@ -90,7 +91,8 @@ def write_benchmark(folder: Path, seed: int, dim: int, shift: float) -> tuple[Pa
     return manifest, annotations
 
 
-def probe(manifest: Path, annotations: Path, root: Path, objective: str, epochs: int) -> tuple[dict, float]:
+def probe(manifest: Path, annotations: Path, root: Path, objective: str, epochs: int, mil_loss: str = "topk",
+          head: str = "linear") -> tuple[dict, float]:
     """Run the ``probe`` command (its output into ``root/probe.log``); return its metrics.json and wall seconds."""
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -100,7 +102,7 @@ def probe(manifest: Path, annotations: Path, root: Path, objective: str, epochs:
             "--model.lr", "0.01", "--data.batch_size", "1024", "--data.bags_per_batch", "16",
             "--trainer.default_root_dir", str(root), "--trainer.max_epochs", str(epochs), "--trainer.logger", "false",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--seed_everything", "0",
-            "--trainer.accelerator", "cpu", "--plot_videos", "0",
+            "--trainer.accelerator", "cpu", "--plot_videos", "0", "--model.mil_loss", mil_loss, "--model.head", head,
         ])
     return json.loads((Path(run_dir) / "metrics.json").read_text()), time.perf_counter() - started
 
@@ -111,6 +113,8 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=32, help="embedding width")
     parser.add_argument("--shift", type=float, default=3.0, help="anomalous snippets' shift, in noise std")
     parser.add_argument("--epochs", type=int, default=30, help="--trainer.max_epochs of each probe")
+    parser.add_argument("--mil-loss", choices=["topk", "ranking"], default="topk", help="the MIL probe's --model.mil_loss")
+    parser.add_argument("--head", choices=["linear", "mlp"], default="linear", help="both probes' --model.head")
     args = parser.parse_args()
     results: dict[str, list[float]] = {"clip": [], "mil": []}
     print(f"{'seed':>4}  {'objective':<9}  {'frame_auroc':>11}  {'frame_ap':>8}  {'video_auroc':>11}  {'seconds':>7}")
@@ -118,7 +122,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             manifest, annotations = write_benchmark(Path(folder), seed, args.dim, args.shift)
             for objective in results:
-                metrics, seconds = probe(manifest, annotations, Path(folder) / objective, objective, args.epochs)
+                metrics, seconds = probe(manifest, annotations, Path(folder) / objective, objective, args.epochs,
+                                         args.mil_loss, args.head)
                 results[objective].append(metrics["test_frame_auroc"])
                 print(f"{seed:>4}  {objective:<9}  {metrics['test_frame_auroc']:>11.4f}  {metrics['test_frame_ap']:>8.4f}  "
                       f"{metrics['test_video_auroc']:>11.4f}  {seconds:>7.1f}", flush=True)
