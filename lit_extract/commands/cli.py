@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from lit_extract.errors import LitExtractError
 
@@ -337,6 +337,19 @@ def run_export(args: list[str]) -> None:
     )
 
 
+@dataclass
+class ProbeModel:
+    """The probe options ``compare`` sets for every encoder (``--model.*``, as ``probe`` spells them).
+
+    Args:
+        objective: clip (every clip carries its video's label) or mil (multiple-instance learning
+            from the video labels: the probe scores every snippet, the loss sees only the video label).
+    """
+
+    objective: Literal["clip", "mil"] = "clip"
+
+
+
 def run_compare(args: list[str]) -> None:
     """``compare``: one linear probe per encoder of an output folder, one table (:mod:`lit_extract.evaluate.compare`)."""
     from jsonargparse import CLI
@@ -344,29 +357,35 @@ def run_compare(args: list[str]) -> None:
     from lit_extract.evaluate.compare import compare_encoders, format_table
 
     def compare(
-        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None
+        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None,
+        model: ProbeModel = ProbeModel(),
     ) -> None:
-        """Probe every encoder extracted into a folder with the same linear probe; print one table.
+        """Probe every encoder extracted into a folder with the same probe; print one table.
 
-        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
-        each encoder's probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
+        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders), with
+        --annotations pr_test.png (their frame-level precision-recall curves), and each encoder's
+        probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
 
         Args:
             folder: the predict output folder holding manifest_<encoder>.json files.
             out: folder for the table, the figure and the probe runs.
-            annotations: UCF-Crime Temporal_Anomaly_Annotation_for_Testing_Videos.txt: adds frame-level AUROC.
+            annotations: the test videos' frame truth (UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt,
+                XD-Violence's annotations.txt or ShanghaiTech's testing/test_frame_mask folder): adds frame-level
+                AUROC and AP; the dataset's official metric (frame AP for XD-Violence, frame AUROC otherwise)
+                becomes the first column and orders the rows.
             probe_config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
+            model: the probe's --model.objective for every encoder: clip or mil.
         """
         table, paths = compare_encoders(
             folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
-            config=probe_config or find_config("probe.yaml"), annotations=annotations,
+            config=probe_config or find_config("probe.yaml"), annotations=annotations, objective=model.objective,
         )
         print(format_table(table))
         print("\n".join(f"wrote {path}" for path in paths))
 
     parse_one_line(
         lambda a: CLI(compare, args=a, as_positional=True, prog=f"{PROGRAM} compare", exit_on_error=False),
-        args, function_flags(compare),
+        args, [*function_flags(compare), "--model.objective"],
     )
 
 
