@@ -7,6 +7,7 @@ Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.com
 from __future__ import annotations
 
 import csv
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -15,8 +16,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lit_extract.commands.demo import BARCODE_BITS, barcode_frame, write_video
+
+
+def share_cores_between_workers() -> None:
+    """Under pytest-xdist (``-n``), give each of the N workers cores / N intra-op threads, in
+    this process (torch) and in the processes its tests start (``OMP_NUM_THREADS``): N workers
+    that each used every core would oversubscribe them and run slower than one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+share_cores_between_workers()
 
 COLUMNS = ["split", "y", "category", "path", "clip_idx", "start_frame", "end_frame", "clip_len", "stride", "fps", "n_frames"]
 
@@ -130,6 +146,13 @@ def six_video_index(root: Path) -> Path:
         path = write_video(root / f"v{i}.mp4", (barcode_frame(k, 160, 120, category, i) for k in range(112)))
         rows += clip_rows(path, split, category, 112)
     return write_index(root / "index_clips.csv", rows)
+
+
+@pytest.fixture(scope="session")
+def six_videos(tmp_path_factory) -> Path:
+    """The index of :func:`six_video_index`, built once per test run (once per xdist worker) and
+    shared by the resume, fault and multi-encoder tests (they write only into their own folders)."""
+    return six_video_index(tmp_path_factory.mktemp("six_videos"))
 
 
 @pytest.fixture

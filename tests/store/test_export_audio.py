@@ -93,3 +93,16 @@ def test_audio_export_keeps_the_rgb_lists(exported):
 def test_audio_manifest_exports_only_per_crop(exported):
     with pytest.raises(LitExtractError, match="audio encoder; export it with --format per-crop"):
         export_features(exported.parent / "run" / "manifest_vggish.json", "rtfm", exported.parent / "other")
+
+
+def test_names_xdviodet_puts_the_audio_lists_where_its_options_read_them(exported, tmp_path):
+    run = exported.parent / "run"
+    export_features(run / "manifest_vggish.json", "per-crop", tmp_path, names="xdviodet")
+    export_features(run / "manifest_r3d_18.json", "per-crop", tmp_path, names="xdviodet")  # keeps the audio lists
+    rgb_list = list(open(tmp_path / "list" / "rgb.list"))
+    audio_list = list(open(tmp_path / "list" / "audio.list"))
+    assert len(rgb_list) == CROPS * len(audio_list) and (tmp_path / "list" / "audio_test.list").is_file()
+    for index in range(len(rgb_list)):
+        features, _ = xdviodet_mix2_item(rgb_list, audio_list, index)
+        assert features.shape == (FRAMES // SNIPPET, 512 + 128)
+        assert Path(audio_list[index // CROPS].strip()).parent == tmp_path / "features"
