@@ -520,6 +520,12 @@ class ClipDataModule(pl.LightningDataModule):
         sound_input = getattr(module, "sound_input", None)
         sound = None if sound_input is None else SoundRequest(
             self.audio_anchor, sound_input.sample_rate, sound_input.samples, sound_input.hop)
+        if sound is not None:
+            try:  # here, before the workers fork: a missing PyAV is named in one line
+                import_pyav()
+            except LitExtractError as exc:
+                raise LitExtractError("audio encoders read the sound with PyAV: pip install av "
+                                      "(or pip install -e '.[pyav]')") from exc
         return sound, bool(getattr(module, "needs_frames", True))
 
     def predict_dataloader(self) -> list[DataLoader]:
