@@ -182,9 +182,10 @@ def _frame_times(found: dict[int, tuple[float, float]], last: int, base_time: fl
     return FrameTimes(starts, ends)
 
 
-def read_sound(path: str, last_frame: int, rate: int) -> tuple[SoundTrack, FrameTimes | None]:
-    """One pass over ``path``'s packets: its sound at ``rate`` Hz and the times of frames
-    0..``last_frame`` (None for an image folder or a file PyAV cannot open: no times, no sound).
+def read_sound(path: str, last_frame: int, rate: int, read_past: float = READ_PAST_S) -> tuple[SoundTrack, FrameTimes | None]:
+    """One pass over ``path``'s packets: its sound at ``rate`` Hz, up to ``read_past`` seconds after
+    the end of frame ``last_frame`` (or to its end), and the times of frames 0..``last_frame`` (None
+    for an image folder or a file PyAV cannot open: no times, no sound).
 
     Never raises for a damaged or soundless file: what could not be read is silence (see
     :class:`SoundTrack`)."""
@@ -230,7 +231,7 @@ def read_sound(path: str, last_frame: int, rate: int) -> tuple[SoundTrack, Frame
                         continue
                     for frame in frames:
                         assembler.add(frame)
-                if last_end is not None and (audio is None or (assembler.next_time or 0) > last_end + READ_PAST_S):
+                if last_end is not None and (audio is None or (assembler.next_time or 0) > last_end + read_past):
                     break
         except (av.error.FFmpegError, IndexError):  # the container itself is damaged here
             stopped_early = True
@@ -278,5 +279,6 @@ class SoundRequest:
 
     def read(self, path: str, last_frame: int) -> RowSound:
         """One pass over ``path`` (:func:`read_sound`): the sound of its rows up to frame ``last_frame``."""
-        track, times = read_sound(path, last_frame, self.rate)
+        past = READ_PAST_S + (self.samples / self.rate if self.anchor == "centre" else 0.0)  # centre reaches past t1
+        track, times = read_sound(path, last_frame, self.rate, past)
         return RowSound(track, times, self.anchor, self.samples, self.hop)

@@ -184,3 +184,17 @@ def test_an_image_folder_or_an_unreadable_file_gives_silent_rows(tmp_path):
     for path in (folder, broken):
         window, count, status = heard(path, "end", 16, 32)
         assert count == 1 and status == AUDIO_SILENT and not window.any()
+
+
+def test_a_window_reaching_past_the_last_wanted_frame_hears_the_sound_there(tmp_path):
+    """The centre window of a 16-frame row ends 0.17 s after the row's last frame: when that row is
+    the last one read of the video (the others done in an earlier run), the sound after it is read too."""
+    path = write_sound_video(tmp_path / "v.mkv", FRAMES, FPS)
+    starts, ends = frame_times(path)
+    first, last = 52, 68
+    sound = SoundRequest("centre", RATE, WINDOW, HOP).read(str(path), last - 1)  # frames up to the row's last
+    window = np.zeros((1, WINDOW), np.float32)
+    _, status = sound.row(first, last, window)
+    centre = (starts[first] + ends[last - 1]) / 2
+    assert status == AUDIO_OK
+    np.testing.assert_array_equal(window[0], expected_window(centre + WINDOW / RATE / 2, 0.0, ramp_sound(FRAMES * RATE // FPS)))
