@@ -182,3 +182,61 @@ def small_dataset(tmp_path, make_video):
         path = make_video(f"{split}_{i}.mp4", n_frames, category, seed=i)
         rows += clip_rows(path, split, category, n_frames)
     return write_index(tmp_path / "index_clips.csv", rows)
+
+
+def ramp_sound(count: int) -> np.ndarray:
+    """int16 (count,): sample ``i`` is ``(i mod 32000) - 16000``, so any 15,600 consecutive samples
+    say where they come from (the sound of :func:`write_sound_video` encodes time)."""
+    return ((np.arange(count) % 32000) - 16000).astype(np.int16)
+
+
+def write_sound_video(
+    path: Path,
+    frames: int = 100,
+    fps: int = 25,
+    sound: np.ndarray | None = None,
+    rate: int = 16000,
+    audio_start: float = 0.0,
+    codec: str = "pcm_s16le",
+    audio_gap: tuple[float, float] | None = None,
+) -> Path:
+    """A 32x32 H.264 video of ``frames`` frames at ``fps`` with a sound track (PyAV): ``sound``
+    int16 (samples,) mono or (samples, channels), default :func:`ramp_sound` as long as the video;
+    its first sample at ``audio_start`` seconds; no sound track when ``sound`` is an empty array.
+    ``audio_gap`` = (start, end) seconds of the sound left out (the later sound keeps its times).
+    ``codec`` ``pcm_s16le`` (exact samples; .mkv) or ``aac`` (.mp4)."""
+    import av
+    from fractions import Fraction
+
+    sound = ramp_sound(round(frames / fps * rate)) if sound is None else sound
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        audio = None
+        if sound.size:
+            channels = 1 if sound.ndim == 1 else sound.shape[1]
+            audio = container.add_stream(codec, rate=rate)
+            audio.layout = "mono" if channels == 1 else "stereo"
+        for k in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), (k * 7) % 256, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        if audio is not None:
+            chunk = 1024
+            start = round(audio_start * rate)
+            for i in range(0, len(sound), chunk):
+                if audio_gap is not None and audio_gap[0] * rate <= i < audio_gap[1] * rate:
+                    continue
+                data = sound[i:i + chunk]
+                data = data[None] if data.ndim == 1 else np.ascontiguousarray(data.reshape(1, -1))  # packed s16
+                frame = av.AudioFrame.from_ndarray(data, format="s16", layout=audio.layout.name)
+                frame.sample_rate, frame.pts, frame.time_base = rate, start + i, Fraction(1, rate)
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    return path

@@ -39,6 +39,14 @@ into what those projects' loaders read (github.com/tianyu0207/RTFM ``dataset.py`
   VadCLIP's (``centre_first``) gets a warning saying which box its ``__5`` / ``__0`` is.
 - ``--names METHOD``: the lists and the ground truth under the paths that method's code reads, the
   feature files in ``out/features/`` (:mod:`lit_extract.store.method_paths`).
+- An audio encoder's manifest (``vggish``; ``--format per-crop`` only): one float32
+  ``(snippets, D)`` file per video, ``{video stem}__{encoder}.npy`` (XD-Violence's
+  ``..._label_A__vggish.npy``), and XDVioDet's lists ``audio.list`` / ``audio_test.list``
+  (``--names xdviodet``: ``list/audio.list``, ``list/audio_test.list``): one line per video, in
+  the order of the RGB lists (the same rule: anomalous first, by file name), so
+  ``audio_list[index // crops]`` is the video of line ``index`` of a per-crop RGB list. Only those
+  files (and the ground truth, with ``--annotations``) are replaced: an RGB export into the same
+  folder keeps its lists, and an RGB export never touches the audio lists.
 
 :func:`summary` also prints each number the methods reading the format hard-code (split points,
 feature size, crops; :mod:`lit_extract.store.method_constants`) against this export's.
@@ -88,6 +96,7 @@ LIST_OF_SPLIT = {"train": TRAIN_LIST, "val": TRAIN_LIST, "test": TEST_LIST}
 GROUND_TRUTHS = {"ucf-crime": (GROUND_TRUTH, np.float64), "shanghaitech": ("gt-sh.npy", np.float64),
                  "xd-violence": ("gt_xd.npy", np.float32)}  # file name, dtype: as each family's make_gt script
 CSV_OF_LIST = {TRAIN_LIST: "train.csv", TEST_LIST: "test.csv"}  # VadCLIP's lists (per-crop)
+AUDIO_LIST_OF = {TRAIN_LIST: "audio.list", TEST_LIST: "audio_test.list"}  # XDVioDet's audio lists
 UCF_TEST_CROP = 5  # VadCLIP evaluates UCF-Crime's crop __5 (of ten), the other datasets' __0
 VADCLIP_CROP_ORDER = "centre_first"  # VadCLIP's (and DeepMIL's) ten-crop files: __0 the centre
 SEGMENT_TRUTH = ("gt_segment.npy", "gt_label.npy")  # VadCLIP's --gt-segment-path, --gt-label-path defaults
@@ -137,6 +146,7 @@ class ExportResult:
     dim: int = 0
     names: str | None = None  # --names
     warnings: tuple[str, ...] = ()  # warning: and note: lines for the summary
+    audio: bool = False  # an audio encoder's export: one file per video, XDVioDet's audio lists
 
 
 def sultani_segments(snippets: np.ndarray, segments: int = SEGMENTS) -> np.ndarray:
@@ -299,13 +309,18 @@ def export_features(
     format = export_format(format, names)
     source = read_run(manifest_path)
     crops, dim, encoder = source.crops, source.dim, source.run["encoder"]
+    audio = source.run.get("kind") == "audio"
+    if audio and (format != "per-crop" or names not in (None, "xdviodet")):
+        raise LitExtractError(f"{manifest_path}: {encoder} is an audio encoder; export it with --format per-crop "
+                              "(one (snippets, D) file per video and XDVioDet's audio.list / audio_test.list; "
+                              "--names xdviodet or none)")
     ground_truth, ignored = None, 0
     if annotations is not None:
         ground_truth, ignored, dataset = frame_ground_truth(source, annotations, dataset, manifest_path)
     dataset = dataset or dataset_of_names(source.stems)
     test_crop = UCF_TEST_CROP if dataset == "ucf-crime" and crops > UCF_TEST_CROP else 0
     method = method_paths(names, dataset) if names else None
-    targets = output_paths(out, format, dataset, method)
+    targets = audio_paths(out, dataset, method) if audio else output_paths(out, format, dataset, method)
     warnings = crop_order_warnings(source.run, crops, test_crop, targets, dataset, refuse=names == "vadclip")
     segments = None
     if "gt_segment" in targets and (class_annotations is not None or (dataset == "ucf-crime" and annotations)):
@@ -321,10 +336,12 @@ def export_features(
     for split, split_videos in source.videos.items():
         lists.setdefault(LIST_OF_SPLIT[split], []).extend(split_videos)
     lists = {name: list_order(members) for name, members in lists.items()}
+    if audio:
+        lists = {AUDIO_LIST_OF[name]: members for name, members in lists.items()}
     features = out / FEATURES_FOLDER if method else out
     for folder in dict.fromkeys([out, features, *(path.parent for path in targets.values())]):
         make_folder(folder)
-    for path in stale_paths(out, targets, method):  # stale lists must not point at a half-done export
+    for path in (targets.values() if audio else stale_paths(out, targets, method)):  # stale lists must not point at a half-done export
         path.unlink(missing_ok=True)
     write_features(source, features, format)
     written = {}
@@ -333,6 +350,10 @@ def export_features(
             save_npy_atomic(targets[role], array)
             written[role] = targets[role]
     for name, members in lists.items():
+        if audio:
+            write_text_atomic(targets[name], "".join(f"{(features / audio_name(v, encoder)).resolve()}\n" for v in members))
+            written[name] = targets[name]
+            continue
         written.update(write_lists(targets, name, members, features, encoder, format, crops, test_crop))
     shape = {"rtfm": f"(snippets, {crops}, {dim})", "segments32": f"({SEGMENTS}, {dim})",
              "per-crop": f"(snippets, {dim})"}
@@ -341,6 +362,7 @@ def export_features(
         ground_truth_frames=0 if ground_truth is None else len(ground_truth),
         snippet_frames=source.snippet, ignored_annotations=ignored, crops=crops, format=format, test_crop=test_crop,
         paths=written, features=features, dataset=dataset, dim=dim, names=names, warnings=tuple(warnings),
+        audio=audio,
     )
 
 
@@ -352,6 +374,9 @@ def write_features(source: RunVideos, features: Path, format: str) -> None:
         for video in split_videos:
             rows = np.asarray(source.embeddings[split][video.rows], dtype=np.float32)  # snippets D | snippets crops D
             rows = rows.reshape(len(video.rows), crops, dim)  # snippets crops D
+            if source.run.get("kind") == "audio":  # sound has no crops: one file per video
+                save_npy_atomic(features / audio_name(video, encoder), np.ascontiguousarray(rows[:, 0]))  # snippets D
+                continue
             if format == "per-crop":
                 for k in range(crops):
                     save_npy_atomic(features / crop_name(video, k), np.ascontiguousarray(rows[:, k]))  # snippets D
@@ -392,14 +417,23 @@ def output_paths(out: Path, format: str, dataset: str | None, method: MethodPath
     """Where each file goes (role -> path): ``method``'s paths under ``out``, else the default
     names in ``out`` (``train.list``, ``test.list``, the dataset's ground truth; per-crop also
     VadCLIP's ``train.csv``, ``test.csv``, ``gt_segment.npy``, ``gt_label.npy``)."""
-    if method is not None:
-        return {role: out / path for role, (path, _) in method.files.items()}
+    if method is not None:  # the method's audio lists are an audio export's
+        return {role: out / path for role, (path, _) in method.files.items() if role not in AUDIO_LIST_OF.values()}
     targets = {TRAIN_LIST: out / TRAIN_LIST, TEST_LIST: out / TEST_LIST,
                "gt": out / GROUND_TRUTHS.get(dataset or "ucf-crime", GROUND_TRUTHS["ucf-crime"])[0]}
     if format == "per-crop":
         targets |= {csv: out / csv for csv in CSV_OF_LIST.values()}
         targets |= {"gt_segment": out / SEGMENT_TRUTH[0], "gt_label": out / SEGMENT_TRUTH[1]}
     return targets
+
+
+def audio_paths(out: Path, dataset: str | None, method: MethodPaths | None) -> dict[str, Path]:
+    """Where an audio export's lists (and ground truth) go: XDVioDet's ``audio.list`` /
+    ``audio_test.list`` in ``out``, or where ``method`` (XDVioDet) reads them."""
+    if method is not None:
+        return {role: out / path for role, (path, _) in method.files.items() if role in (*AUDIO_LIST_OF.values(), "gt")}
+    return {name: out / name for name in AUDIO_LIST_OF.values()} | {
+        "gt": out / GROUND_TRUTHS.get(dataset or "ucf-crime", GROUND_TRUTHS["ucf-crime"])[0]}
 
 
 def stale_paths(out: Path, targets: dict[str, Path], method: MethodPaths | None) -> list[Path]:
@@ -455,6 +489,11 @@ def vadclip_segments(videos: dict[str, list[Video]], source: str | Path, dataset
                          classes, str(source))
 
 
+def audio_name(video: Video, encoder: str) -> str:
+    """``{video stem}__{encoder stem}.npy``, a video's audio file (XD-Violence's ``..._label_A__vggish.npy``)."""
+    return f"{video.stem}__{file_stem(encoder)}.npy"
+
+
 def crop_name(video: Video, k: int) -> str:
     """``{video stem}__{k}.npy``, crop ``k``'s file (the published XD-Violence features' names)."""
     return f"{video.stem}__{k}.npy"
@@ -503,7 +542,7 @@ def summary(result: ExportResult) -> str:
     point the methods hard-code), the ground truth, and the methods' hard-coded numbers against
     this export's (:func:`lit_extract.store.method_constants.constant_lines`)."""
     videos = sum(len(members) for members in result.lists.values())
-    per_crop = result.format == "per-crop"
+    per_crop = result.format == "per-crop" and not result.audio
     files = videos * result.crops if per_crop else videos
     lines = [f"wrote {files} feature files {result.feature_shape} float32 to {result.features or result.out}/"]
     for name, members in result.lists.items():
@@ -516,7 +555,7 @@ def summary(result: ExportResult) -> str:
             else:
                 lines.append(f"{result.paths[name]}: {len(members)} videos, the first {anomalous} anomalous, "
                              f"then {len(members) - anomalous} normal")
-        csv = CSV_OF_LIST[name]
+        csv = CSV_OF_LIST.get(name)
         if csv in result.paths and name == TRAIN_LIST:
             lines.append(f"{result.paths[csv]}: VadCLIP's train list, {len(members) * result.crops} crop files "
                          f"of {len(members)} videos (path,label), {anomalous} anomalous videos first")
@@ -535,6 +574,9 @@ def summary(result: ExportResult) -> str:
     if result.ignored_annotations:
         lines.append(f"note: {result.ignored_annotations} annotation line(s) name videos not in the test split; ignored")
     lines += result.warnings
+    if result.audio:  # the methods' hard-coded numbers are about the RGB lists
+        lines.append("XDVioDet pairs line index of a per-crop RGB list with line index // crops of these lists")
+        return "\n".join(lines)
     train = result.lists.get(TRAIN_LIST, [])
     needs = {"split": sum(video.y == 1 for video in train) * (result.crops if per_crop else 1),
              "feature_size": result.dim, "crops": result.crops}

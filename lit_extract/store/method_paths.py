@@ -71,6 +71,8 @@ METHOD_PATHS: tuple[MethodPaths, ...] = (
         "train.list": ("list/rgb.list", "option.py line 5"),
         "test.list": ("list/rgb_test.list", "option.py line 8"),
         "gt": ("list/gt.npy", "option.py line 11"),
+        "audio.list": ("list/audio.list", "option.py line 7"),  # an audio encoder's export (vggish)
+        "audio_test.list": ("list/audio_test.list", "option.py line 10"),
     }),
 )
 
