@@ -12,7 +12,7 @@ The package follows the data, one sub-package per stage; imports run down the st
 - :mod:`lit_extract.evaluate`: probes, metrics, figures, ``compare``.
 - :mod:`lit_extract.store`: the output folder: layout, manifest, locks, faults, exports.
 - :mod:`lit_extract.indexing`: the index CSV, folder scans, datasets and their frame truth.
-- :mod:`lit_extract.decode`: frames from videos and image folders, crops, device transforms.
+- :mod:`lit_extract.decode`: frames from videos and image folders, crops, device transforms, sound.
 - :mod:`lit_extract.errors`, :mod:`lit_extract.atomic`: the errors users see and atomic writes.
 """
 
@@ -38,6 +38,7 @@ _PUBLIC = {
     "load_run_index": "lit_extract.store.manifest",
     "export_features": "lit_extract.store.export",
     "build_encoder": "lit_extract.encoders",
+    "build_audio_encoder": "lit_extract.encoders",
     "encoder_names": "lit_extract.encoders",
     "EmbeddingDataModule": "lit_extract.evaluate.probe",
     "LinearProbe": "lit_extract.evaluate.probe",
@@ -49,7 +50,7 @@ __all__ = sorted(_PUBLIC)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
     from lit_extract.commands.demo import write_demo_videos
-    from lit_extract.encoders import build_encoder, encoder_names
+    from lit_extract.encoders import build_audio_encoder, build_encoder, encoder_names
     from lit_extract.errors import LitExtractError
     from lit_extract.evaluate.probe import EmbeddingDataModule, LinearProbe
     from lit_extract.extract.data import ClipDataModule

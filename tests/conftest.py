@@ -7,6 +7,7 @@ Every test video's frame ``k`` carries ``k`` as a barcode (see ``lit_extract.com
 from __future__ import annotations
 
 import csv
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -15,8 +16,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lit_extract.commands.demo import BARCODE_BITS, barcode_frame, write_video
+
+
+def share_cores_between_workers() -> None:
+    """Under pytest-xdist (``-n``), give each of the N workers cores / N intra-op threads, in
+    this process (torch) and in the processes its tests start (``OMP_NUM_THREADS``): N workers
+    that each used every core would oversubscribe them and run slower than one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+share_cores_between_workers()
 
 COLUMNS = ["split", "y", "category", "path", "clip_idx", "start_frame", "end_frame", "clip_len", "stride", "fps", "n_frames"]
 
@@ -132,6 +148,13 @@ def six_video_index(root: Path) -> Path:
     return write_index(root / "index_clips.csv", rows)
 
 
+@pytest.fixture(scope="session")
+def six_videos(tmp_path_factory) -> Path:
+    """The index of :func:`six_video_index`, built once per test run (once per xdist worker) and
+    shared by the resume, fault and multi-encoder tests (they write only into their own folders)."""
+    return six_video_index(tmp_path_factory.mktemp("six_videos"))
+
+
 @pytest.fixture
 def make_video(tmp_path):
     """``make_video(name, n_frames, category="Normal", codec="mp4v", size=(160, 120))`` -> path."""
@@ -174,3 +197,61 @@ def parser_records_in_a_temporary_folder(tmp_path_factory) -> Iterator[None]:
         os.environ.pop("LIT_EXTRACT_CACHE", None)
     else:
         os.environ["LIT_EXTRACT_CACHE"] = saved
+
+
+def ramp_sound(count: int) -> np.ndarray:
+    """int16 (count,): sample ``i`` is ``(i mod 32000) - 16000``, so any 15,600 consecutive samples
+    say where they come from (the sound of :func:`write_sound_video` encodes time)."""
+    return ((np.arange(count) % 32000) - 16000).astype(np.int16)
+
+
+def write_sound_video(
+    path: Path,
+    frames: int = 100,
+    fps: int = 25,
+    sound: np.ndarray | None = None,
+    rate: int = 16000,
+    audio_start: float = 0.0,
+    codec: str = "pcm_s16le",
+    audio_gap: tuple[float, float] | None = None,
+) -> Path:
+    """A 32x32 H.264 video of ``frames`` frames at ``fps`` with a sound track (PyAV): ``sound``
+    int16 (samples,) mono or (samples, channels), default :func:`ramp_sound` as long as the video;
+    its first sample at ``audio_start`` seconds; no sound track when ``sound`` is an empty array.
+    ``audio_gap`` = (start, end) seconds of the sound left out (the later sound keeps its times).
+    ``codec`` ``pcm_s16le`` (exact samples; .mkv) or ``aac`` (.mp4)."""
+    import av
+    from fractions import Fraction
+
+    sound = ramp_sound(round(frames / fps * rate)) if sound is None else sound
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        audio = None
+        if sound.size:
+            channels = 1 if sound.ndim == 1 else sound.shape[1]
+            audio = container.add_stream(codec, rate=rate)
+            audio.layout = "mono" if channels == 1 else "stereo"
+        for k in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), (k * 7) % 256, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        if audio is not None:
+            chunk = 1024
+            start = round(audio_start * rate)
+            for i in range(0, len(sound), chunk):
+                if audio_gap is not None and audio_gap[0] * rate <= i < audio_gap[1] * rate:
+                    continue
+                data = sound[i:i + chunk]
+                data = data[None] if data.ndim == 1 else np.ascontiguousarray(data.reshape(1, -1))  # packed s16
+                frame = av.AudioFrame.from_ndarray(data, format="s16", layout=audio.layout.name)
+                frame.sample_rate, frame.pts, frame.time_base = rate, start + i, Fraction(1, rate)
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    return path

@@ -34,7 +34,10 @@ LINKED_DOCS = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchma
 FLAG_DOCS = [doc for doc in LINKED_DOCS if doc.name != "CHANGELOG.md"]  # the changelog is history
 # Flags of other programs that the docs name, with the program; never lit_extract's.
 FOREIGN_FLAGS = {
-    "--feature-size": "RTFM/MGFN option.py", "--gt-path": "VadCLIP option", "--local-dir": "hf download",
+    "--feature-size": "RTFM/XDVioDet option.py", "--feature_size": "MGFN option.py", "--gt-path": "VadCLIP option",
+    "--rgb-list": "RTFM/MGFN/XDVioDet option.py", "--test-rgb-list": "RTFM/MGFN/XDVioDet option.py",
+    "--gt": "RTFM/MGFN/XDVioDet option.py", "--modality": "XDVioDet option.py", "--visual-width": "VadCLIP option",
+    "--local-dir": "hf download",
     "--nnodes": "torchrun", "--node_rank": "torchrun", "--nproc_per_node": "torchrun",
     "--master_addr": "torchrun", "--master_port": "torchrun",
     "--signal": "sbatch", "--nodes": "sbatch", "--ntasks-per-node": "sbatch", "--gres": "sbatch",

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from lit_extract.commands import parser_cache
 from lit_extract.commands.torch_pair import check_installed_pair, check_loaded_pair
@@ -322,39 +322,62 @@ def run_export(args: list[str]) -> None:
 
     def export(
         manifest: str,
-        format: str = "rtfm",
+        format: str | None = None,
         out: str = "features",
         annotations: str | None = None,
         dataset: str | None = None,
+        names: str | None = None,
+        class_annotations: str | None = None,
     ) -> None:
-        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, Sultani).
+        """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, XDVioDet, Sultani).
 
         Writes {video stem}_{encoder}.npy per video (per-crop: {video stem}__{k}.npy per crop),
         train.list (train + val videos) and test.list (absolute paths, anomalous videos first), and
-        with --annotations the ground truth (gt-ucf.npy, gt-sh.npy or gt_xd.npy). The index must
-        hold back-to-back snippets (index --clip-len 16 --stride 16).
+        with --annotations the ground truth (gt-ucf.npy, gt-sh.npy or gt_xd.npy). Prints the
+        numbers RTFM, MGFN, UR-DMU, VadCLIP and XDVioDet hard-code (file and line) against this
+        export's. The index must hold back-to-back snippets (index --clip-len 16 --stride 16).
 
         Args:
             manifest: the run's manifest_<encoder>.json.
-            format: rtfm ((snippets, crops, D) float32 per video), segments32 ((32, D)
+            format: rtfm ((snippets, crops, D) float32 per video; the default), segments32 ((32, D)
                 float32, L2-normalized segments as in the UCF-Crime paper's code) or per-crop
                 ((snippets, D) float32 per crop file, with VadCLIP's train.csv/test.csv).
-            out: output folder.
+            out: output folder (with --names: the method's folder, where its scripts run).
             annotations: the test videos' frame truth: UCF-Crime's
                 Temporal_Anomaly_Annotation_for_Testing_Videos.txt (writes gt-ucf.npy), XD-Violence's
                 annotations.txt (gt_xd.npy) or ShanghaiTech's testing/test_frame_mask folder (gt-sh.npy).
             dataset: ucf-crime, xd-violence or shanghaitech: whose truth --annotations is (default:
-                the one it looks like).
+                the one it looks like, else the one the video names are).
+            names: rtfm, urdmu, vadclip or xdviodet: write the lists and ground truth under the paths
+                that method's code reads (list/ucf-i3d.list, frame_label/xd_gt.npy, list/gt.npy, ...)
+                in --out, the feature files in --out/features/; implies its format.
+            class_annotations: XD-Violence's annotations_multiclasses.txt (VadCLIP's list/): writes
+                VadCLIP's gt_segment.npy and gt_label.npy (per-crop; for UCF-Crime --annotations
+                already holds the classes).
         """
         from lit_extract.store.export import export_features, summary
 
-        print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset)))
+        print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset,
+                                      names=names, class_annotations=class_annotations)))
 
     parse_one_line(
         lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False,
                       formatter_class=PlainHelpFormatter),
         args, function_flags(export),
     )
+
+
+@dataclass
+class ProbeModel:
+    """The probe options ``compare`` sets for every encoder (``--model.*``, as ``probe`` spells them).
+
+    Args:
+        objective: clip (every clip carries its video's label) or mil (multiple-instance learning
+            from the video labels: the probe scores every snippet, the loss sees only the video label).
+    """
+
+    objective: Literal["clip", "mil"] = "clip"
+
 
 
 def run_compare(args: list[str]) -> None:
@@ -364,25 +387,31 @@ def run_compare(args: list[str]) -> None:
     from lit_extract.commands.help_format import PlainHelpFormatter
 
     def compare(
-        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None
+        folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None,
+        model: ProbeModel = ProbeModel(),
     ) -> None:
-        """Probe every encoder extracted into a folder with the same linear probe; print one table.
+        """Probe every encoder extracted into a folder with the same probe; print one table.
 
-        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders) and
-        each encoder's probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
+        Writes compare.csv, compare.md, roc_test.png (the test ROC curves of all encoders), with
+        --annotations pr_test.png (their frame-level precision-recall curves), and each encoder's
+        probe run (<out>/<encoder>/lightning_logs/version_N) to --out.
 
         Args:
             folder: the predict output folder holding manifest_<encoder>.json files.
             out: folder for the table, the figure and the probe runs.
-            annotations: UCF-Crime Temporal_Anomaly_Annotation_for_Testing_Videos.txt: adds frame-level AUROC.
+            annotations: the test videos' frame truth (UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt,
+                XD-Violence's annotations.txt or ShanghaiTech's testing/test_frame_mask folder): adds frame-level
+                AUROC and AP; the dataset's official metric (frame AP for XD-Violence, frame AUROC otherwise)
+                becomes the first column and orders the rows.
             probe_config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
+            model: the probe's --model.objective for every encoder: clip or mil.
         """
         check_loaded_pair()
         from lit_extract.evaluate.compare import compare_encoders, format_table
 
         table, paths = compare_encoders(
             folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
-            config=probe_config or find_config("probe.yaml"), annotations=annotations,
+            config=probe_config or find_config("probe.yaml"), annotations=annotations, objective=model.objective,
         )
         print(format_table(table))
         print("\n".join(f"wrote {path}" for path in paths))
@@ -390,7 +419,7 @@ def run_compare(args: list[str]) -> None:
     parse_one_line(
         lambda a: CLI(compare, args=a, as_positional=True, prog=f"{PROGRAM} compare", exit_on_error=False,
                       formatter_class=PlainHelpFormatter),
-        args, function_flags(compare),
+        args, [*function_flags(compare), "--model.objective"],
     )
 
 

@@ -36,6 +36,7 @@ from lit_extract.evaluate.probe import (
     LinearProbe,
     frames_of_test,
     grouped_metrics,
+    timelines_of_test,
     results_table,
     write_outputs,
 )
@@ -45,6 +46,7 @@ from lit_extract.extract.writer import EmbeddingWriter
 
 HELP_ALL = "--help-all"
 FIRST_TITLE = "The options most runs set"
+PLOT_VIDEOS = 3  # test videos in a probe's scores_over_time_test.png by default
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
@@ -255,9 +257,11 @@ class ProbeCLI(ProjectCLI):
     """``probe``/``fit``/``test``: LinearProbe on an EmbeddingDataModule, kept and stopped on ``val_metric``.
 
     ``--checkpoint.*`` (ModelCheckpoint) and ``--early_stopping.*`` (EarlyStopping) watch
-    ``val_metric`` (val AUROC, or val macro accuracy for ``--data.target category``). The optimizer
+    ``val_metric`` (``--model.monitor``: val clip AUROC by default, the dataset's official metric
+    with ``--model.objective mil``; val macro accuracy for ``--data.target category``). The optimizer
     is the probe's own AdamW (``--model.lr``, ``--model.weight_decay``). After a test the outputs
-    of :func:`lit_extract.evaluate.probe.write_outputs` go to ``trainer.log_dir``.
+    of :func:`lit_extract.evaluate.probe.write_outputs` go to ``trainer.log_dir``;
+    ``--plot_videos`` chooses the test videos of ``scores_over_time_test.png``.
     """
 
     PROGRAM = "python -m lit_extract probe"
@@ -273,7 +277,8 @@ class ProbeCLI(ProjectCLI):
              "trainer.max_epochs", "model.lr")
 
     def __init__(self, args: list[str], run: bool = True) -> None:
-        description = "Linear probe on clip embeddings; outputs go to trainer.log_dir."
+        description = ("Probe on clip embeddings (clip labels, or video labels with --model.objective mil); "
+                       "outputs go to trainer.log_dir.")
         super().__init__(
             LinearProbe,
             EmbeddingDataModule,
@@ -291,6 +296,13 @@ class ProbeCLI(ProjectCLI):
         # The probe's width and number of classes come from the embeddings, never from the YAML.
         parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        # One flag chooses the objective: the data follow the model (row batches or video bags).
+        parser.link_arguments("model.objective", "data.objective", apply_on="parse")
+        parser.add_argument(
+            "--plot_videos", type=int | list[str], default=PLOT_VIDEOS,
+            help="test videos whose scores over time are plotted (scores_over_time_test.png): a number "
+                 "(the first anomalous videos, then normal ones) or a list of names without extension; 0: none",
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({
@@ -312,8 +324,11 @@ class ProbeCLI(ProjectCLI):
         if trainer.is_global_zero:  # one process writes the files
             if model.binary:
                 metrics.update(grouped_metrics(model.test_scores, data))
+            videos = self._get(self.config, "plot_videos", default=PLOT_VIDEOS)
             paths = write_outputs(Path(trainer.log_dir), metrics, model.test_scores, data.targets("test"),
-                                  encoder=data.manifest.get("encoder"), frames=frames_of_test(model.test_scores, data))
+                                  encoder=data.manifest.get("encoder"), frames=frames_of_test(model.test_scores, data),
+                                  timelines=timelines_of_test(model.test_scores, data, videos),
+                                  objective=model.hparams.objective)
             print(results_table(metrics))
             print("\n".join(f"wrote {path}" for path in paths) + f"\ntested checkpoint {tested}")
 

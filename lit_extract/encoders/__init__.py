@@ -1,4 +1,4 @@
-"""Registry of frozen video encoders: one contract, one module per family.
+"""Registry of frozen encoders, video and audio: one contract, one module per family.
 
 Every encoder is described by an :class:`~lit_extract.encoders.spec.EncoderSpec` (the clips it
 takes, the mean/std of its weights, a builder); the registry finds the spec of a name and never
@@ -8,6 +8,10 @@ asks which family it holds. A family is one module:
   (:mod:`~lit_extract.encoders.torchvision`: torchvision's Kinetics models);
 - prefixed encoders (``timm:<model>``, ``hf:<directory>``): the module holds ``PREFIX`` and
   ``spec(model: str) -> EncoderSpec``, and imports its library only when asked for a spec.
+
+Audio encoders (``vggish``) take sound instead of clips: their spec is an
+:class:`~lit_extract.encoders.spec.AudioEncoderSpec` (:func:`is_audio_encoder` tells them apart,
+:func:`build_audio_encoder` builds them); clip checks and mean/std do not apply to them.
 
 Adding an encoder touches its family's module; adding a family adds a module and one line below.
 
@@ -20,6 +24,7 @@ Modules:
 - :mod:`~lit_extract.encoders.i3d_weights`: the published I3D weight files' layouts.
 - :mod:`~lit_extract.encoders.timm`: ``timm:<model>``, image models per frame.
 - :mod:`~lit_extract.encoders.hf`: ``hf:<directory>``, Hugging Face video models.
+- :mod:`~lit_extract.encoders.vggish`: VGGish (``vggish``), AudioSet audio embeddings.
 - :mod:`~lit_extract.encoders.weights`: ``--model.weights`` words (``DEFAULT``, a path, ``none``).
 - :mod:`~lit_extract.encoders.extras`: optional extras, refused in one line when missing.
 - :mod:`~lit_extract.encoders.memory_format`: `--model.channels_last` for 2-D layers.
@@ -30,38 +35,48 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import ModuleType
 
-from lit_extract.encoders import hf, i3d_inception, i3d_resnet, timm, torchvision
-from lit_extract.encoders.spec import RGB, ClipLimits, Encoder, EncoderSpec, WeightsUnavailable
+from lit_extract.encoders import hf, i3d_inception, i3d_resnet, timm, torchvision, vggish
+from lit_extract.encoders.spec import (
+    RGB, AudioEncoder, AudioEncoderSpec, ClipLimits, Encoder, EncoderSpec, SoundInput, WeightsUnavailable,
+)
 from lit_extract.encoders.torchvision import register_encoder
 from lit_extract.errors import LitExtractError
 from lit_extract.store.file_stem import file_stem
 
 __all__ = [
-    "ClipLimits", "Encoder", "EncoderSpec", "WeightsUnavailable", "build_encoder", "check_clip",
-    "default_normalization", "encoder_names", "encoder_spec", "file_stem", "register_encoder", "weights_advice",
+    "AudioEncoder", "AudioEncoderSpec", "ClipLimits", "Encoder", "EncoderSpec", "SoundInput", "WeightsUnavailable",
+    "audio_encoder_names", "build_audio_encoder", "build_encoder", "check_clip", "default_normalization", "encoder_names",
+    "encoder_spec", "file_stem", "is_audio_encoder", "register_encoder", "weights_advice",
 ]
 
 NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception)
+AUDIO_FAMILIES: tuple[ModuleType, ...] = (vggish,)  # named audio encoders: ``ENCODERS`` of AudioEncoderSpec
 PREFIXED_FAMILIES: tuple[ModuleType, ...] = (timm, hf)
 
 
 def encoder_names() -> list[str]:
-    """The named encoders, sorted (prefixed families take any model name after their prefix)."""
+    """The named video encoders, sorted (prefixed families take any model name after their prefix)."""
     return sorted(name for family in NAMED_FAMILIES for name in family.ENCODERS)
+
+
+def audio_encoder_names() -> list[str]:
+    """The audio encoders, sorted."""
+    return sorted(name for family in AUDIO_FAMILIES for name in family.ENCODERS)
 
 
 def encoder_choices() -> str:
     """The names and prefixes a user may give, for messages and ``--help``."""
     prefixes = [f"{family.PREFIX}<model>" for family in PREFIXED_FAMILIES]
-    return ", ".join(encoder_names() + prefixes)
+    return ", ".join(encoder_names() + prefixes + audio_encoder_names())
 
 
-def encoder_spec(name: str) -> EncoderSpec:
-    """The spec of encoder ``name``; an unknown name raises :class:`LitExtractError` listing the choices."""
+def encoder_spec(name: str) -> EncoderSpec | AudioEncoderSpec:
+    """The spec of encoder ``name`` (an :class:`AudioEncoderSpec` for an audio encoder); an unknown
+    name raises :class:`LitExtractError` listing the choices."""
     for family in PREFIXED_FAMILIES:
         if name.startswith(family.PREFIX):
             return family.spec(name[len(family.PREFIX):])
-    for family in NAMED_FAMILIES:
+    for family in (*NAMED_FAMILIES, *AUDIO_FAMILIES):
         if name in family.ENCODERS:
             return family.ENCODERS[name]
     raise LitExtractError(f"unknown encoder {name!r}; choose one of: {encoder_choices()}")
@@ -74,7 +89,7 @@ def default_normalization(name: str) -> tuple[RGB, RGB]:
     Raises:
         LitExtractError: unknown name.
     """
-    spec = encoder_spec(name)
+    spec = video_spec(name)
     return spec.mean, spec.std
 
 
@@ -93,10 +108,26 @@ def weights_advice(name: str, reason: str, value: str, weights_by_name: Mapping[
     return f"{reason}; {takes}; pass --model.weights '{{{pairs}}}' (one value per encoder)"
 
 
+def is_audio_encoder(name: str) -> bool:
+    """True when ``name`` takes sound, not frames (raises like :func:`encoder_spec` for an unknown name)."""
+    return isinstance(encoder_spec(name), AudioEncoderSpec)
+
+
+def video_spec(name: str) -> EncoderSpec:
+    """The :class:`EncoderSpec` of video encoder ``name``; an audio encoder is refused in one line."""
+    spec = encoder_spec(name)
+    if isinstance(spec, AudioEncoderSpec):
+        raise LitExtractError(f"encoder {name} takes sound, not clips: build it with build_audio_encoder")
+    return spec
+
+
 def check_clip(name: str, *, frames: int, img_size: int) -> None:
     """Raise :class:`LitExtractError` unless ``name`` is known and takes ``frames`` x ``img_size``
-    x ``img_size`` clips (cheap: nothing is built, so several encoders are checked before any loads)."""
-    encoder_spec(name).limits.check(name, frames, img_size)
+    x ``img_size`` clips (cheap: nothing is built, so several encoders are checked before any loads).
+    An audio encoder takes no clips: any size passes."""
+    spec = encoder_spec(name)
+    if isinstance(spec, EncoderSpec):
+        spec.limits.check(name, frames, img_size)
 
 
 def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_size: int = 224) -> Encoder:
@@ -114,9 +145,30 @@ def build_encoder(name: str, *, weights: str = "DEFAULT", frames: int = 8, img_s
         LitExtractError: unknown name, a clip size the model cannot take, or weights that cannot
             be downloaded, read or loaded.
     """
-    spec = encoder_spec(name)
+    spec = video_spec(name)
     spec.limits.check(name, frames, img_size)
     module, embedding_dim = spec.build(weights)
     module.eval()
     module.requires_grad_(False)
     return Encoder(module=module, embedding_dim=embedding_dim, min_frames=spec.limits.min_frames)
+
+
+def build_audio_encoder(name: str, *, weights: str = "DEFAULT", postprocess: str | None = None) -> AudioEncoder:
+    """Build the frozen audio encoder ``name`` (see :class:`AudioEncoderSpec`).
+
+    Args:
+        name: an audio encoder's name (:func:`is_audio_encoder`).
+        weights: ``DEFAULT``, ``none`` or a local file path, as for :func:`build_encoder`.
+        postprocess: the encoder's output transform (VGGish: ``DEFAULT`` or the path of the
+            AudioSet PCA parameters), None for raw embeddings.
+
+    Raises:
+        LitExtractError: not an audio encoder, or weights that cannot be downloaded, read or loaded.
+    """
+    spec = encoder_spec(name)
+    if not isinstance(spec, AudioEncoderSpec):
+        raise LitExtractError(f"encoder {name} takes clips, not sound: build it with build_encoder")
+    module, embedding_dim = spec.build(weights, postprocess)
+    module.eval()
+    module.requires_grad_(False)
+    return AudioEncoder(module=module, embedding_dim=embedding_dim, sound=spec.sound)

@@ -1,4 +1,7 @@
-"""The one contract every encoder family fulfils: an :class:`EncoderSpec` per encoder name.
+"""The one contract every encoder family fulfils: a spec per encoder name.
+
+Two kinds of encoders: video encoders take clips of frames (:class:`EncoderSpec`), audio encoders
+take windows of sound (:class:`AudioEncoderSpec`: the sound they take is a :class:`SoundInput`).
 
 A family module (``torchvision``, ``i3d_resnet``, ``i3d_inception``, ``timm``, ``hf``) describes each
 of its encoders by an :class:`EncoderSpec`: the clips it takes (:class:`ClipLimits`, checked before
@@ -129,6 +132,58 @@ class Encoder:
     module: nn.Module
     embedding_dim: int
     min_frames: int
+
+
+@dataclass(frozen=True)
+class SoundInput:
+    """The sound an audio encoder takes: mono float32 windows, values in [-1, 1].
+
+    Attributes:
+        sample_rate: samples per second (Hz) the sound is resampled to.
+        samples: the length of one window (VGGish: 15,600 samples, the 0.975 s its 96 x 64
+            log-mel example of 0.96 s reads).
+        hop: samples between back-to-back windows (VGGish: 15,360 = 0.96 s), the step of the
+            ``span`` anchor (:mod:`lit_extract.decode.sound`).
+    """
+
+    sample_rate: int
+    samples: int
+    hop: int
+
+
+# (``--model.weights``, ``--model.audio_postprocess`` or None) -> (head-less module, embedding width D).
+AudioBuilder = Callable[[str, "str | None"], tuple[nn.Module, int]]
+
+
+@dataclass(frozen=True)
+class AudioEncoderSpec:
+    """One audio encoder: it takes sound, not frames (no clip limits, no crops, no mean/std).
+
+    Attributes:
+        name: the ``--model.encoder`` name (``vggish``).
+        sound: the windows it takes.
+        build: ``(weights, postprocess) -> (module, D)``; ``module(x)`` maps float32 (B, samples)
+            windows of ``sound`` to float32 (B, D) embeddings. ``weights`` is ``DEFAULT``,
+            ``none`` or a local file path as for every encoder; ``postprocess`` is the encoder's
+            optional output transform (VGGish: the AudioSet PCA parameters, ``DEFAULT`` or a
+            path), None for raw embeddings. Failures raise :class:`LitExtractError` in one line.
+        weights: what ``--model.weights`` takes for this encoder, as messages name it.
+    """
+
+    name: str
+    sound: SoundInput
+    build: AudioBuilder
+    weights: str = "DEFAULT (its pretrained weights, downloaded once), none (random init) or a local state dict file"
+
+
+@dataclass(frozen=True)
+class AudioEncoder:
+    """A frozen audio encoder: ``module(x)`` takes float32 windows (B, ``sound.samples``) at
+    ``sound.sample_rate`` and returns float32 (B, embedding_dim); eval mode, no grad."""
+
+    module: nn.Module
+    embedding_dim: int
+    sound: SoundInput
 
 
 def weights_choice(weights: str) -> str:

@@ -15,6 +15,14 @@ Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on 
      "lost":   int64 (L, 3)}            # (row, first, last): frames first..last of that row's video
                                         # could not be decoded (known when the batch was made)
 
+With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
+sound (:mod:`lit_extract.decode.sound`: one demux pass per video, in the worker that decodes its
+frames), and with audio encoders only, no frame is decoded and ``"clips"`` is absent::
+
+    {"audio":          float32 (B, K, S),   # K windows of S samples per row (K = 1 unless anchor span)
+     "audio_examples": int64 (B,),          # windows used by each row (the rest are zeros)
+     "audio_status":   uint8 (B,), ...}     # lit_extract.decode.sound.AUDIO_* per row
+
 With ``transform="device"`` the workers do not resize, and ``"clips"`` is replaced by the
 sampled frames at native size, resized by the module on the device
 (:mod:`lit_extract.decode.device_transform`)::
@@ -54,6 +62,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from lit_extract.decode.buffers import BufferPool, ClipBatch
 from lit_extract.decode.crops import CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
 from lit_extract.decode.device_transform import crops_from_native
+from lit_extract.decode.sound import ANCHORS, Anchor, RowSound, SoundRequest
 from lit_extract.errors import LitExtractError
 from lit_extract.indexing.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.extract.stopping import ignore_stop_signals
@@ -88,6 +97,7 @@ class VideoWork:
     path: str
     rows: np.ndarray  # int64 (n,)
     frame_ids: np.ndarray  # int64 (n, T): sampled frame ids of each clip
+    spans: np.ndarray | None = None  # int64 (n, 2): [start_frame, end_frame) of each row (for its sound)
 
     @property
     def clips(self) -> int:
@@ -102,9 +112,10 @@ def group_by_video(rows: pd.DataFrame, pending: np.ndarray, frames: int) -> list
     offsets = {n: sample_frame_ids(0, int(n), frames) for n in np.unique(lengths)}  # few distinct lengths
     frame_ids = starts[:, None] + np.stack([offsets[n] for n in lengths]) if len(selected) else np.empty((0, frames), np.int64)
     positions = selected.index.to_numpy(np.int64)
+    spans = np.stack([starts, starts + lengths], axis=1)  # n 2
     works = []
     for members in selected.groupby("path", sort=False).indices.values():
-        works.append(VideoWork(str(selected["path"].iat[members[0]]), positions[members], frame_ids[members]))
+        works.append(VideoWork(str(selected["path"].iat[members[0]]), positions[members], frame_ids[members], spans[members]))
     return works
 
 
@@ -137,7 +148,8 @@ class VideoClipStream(IterableDataset):
     ``len()`` is the exact number of batches this rank yields (sum over its workers of
     ``ceil(clips / batch_size)``); use with ``DataLoader(batch_size=None)``. ``transform`` is
     ``exact`` (uint8 RGB clips made on the CPU) or ``device`` (native-size frames, see the module
-    docstring).
+    docstring). ``sound``: each row's sound is read too (:mod:`lit_extract.decode.sound`);
+    ``frames_needed`` False: no frame is decoded (a run of audio encoders only).
     """
 
     def __init__(
@@ -153,8 +165,11 @@ class VideoClipStream(IterableDataset):
         crops: int = 1,
         resize_short: int = 256,
         geometry: CropGeometry | None = None,
+        sound: SoundRequest | None = None,
+        frames_needed: bool = True,
     ) -> None:
         self.shards = shards
+        self.sound, self.frames_needed = sound, frames_needed
         self.crops = crops
         self.crop = geometry or (TenCrop(resize_short, img_size) if crops == CROPS else None)
         self.labels = labels
@@ -187,6 +202,13 @@ class VideoClipStream(IterableDataset):
         # A full batch is yielded only when the next clip is ready or after the video's report:
         # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
+            sound = self.sound.read(work.path, int(work.spans[:, 1].max()) - 1) if self.sound is not None else None
+            if not self.frames_needed:  # audio encoders only: the rows' sound, no frames
+                for i in range(work.clips):
+                    if batch.full:
+                        yield batch.take()
+                    batch.add(None, work.rows[i], 0, (sound, *work.spans[i]))
+                continue
             outcome = VideoOutcome(work.path)
             clips = decode_clip_frames(
                 work.path, work.frame_ids, self.img_size, self.decoder, outcome, None if native else self.crop,
@@ -195,7 +217,7 @@ class VideoClipStream(IterableDataset):
             for i, frames, clip_status in clips:
                 if batch.full:
                     yield batch.take()
-                batch.add(frames, work.rows[i], clip_status)
+                batch.add(frames, work.rows[i], clip_status, None if sound is None else (sound, *work.spans[i]))
                 batch.note_lost(work.path, work.rows[i], outcome.lost)
             self._report(outcome)
             batch.note_lost(work.path, work.rows[i], outcome.lost)  # the batch holding its last clip
@@ -232,6 +254,10 @@ class _BatchBuilder:
         self.status = np.empty(self.size, np.uint8)
         self.sizes = np.zeros((self.size, 2), np.int64)
         self.colour = np.zeros((self.size, self.stream.frames), np.int64)
+        if self.stream.sound is not None:  # fresh each batch: a batch's sound is small (B x K x S float32)
+            self.audio = np.zeros((self.size, 1, self.stream.sound.samples), np.float32)  # B K S
+            self.audio_examples = np.zeros(self.size, np.int64)
+            self.audio_status = np.zeros(self.size, np.uint8)
         self.lost: dict[str, tuple[int, list[list[int]]]] = {}  # video -> (a row of it here, lost ranges)
 
     @property
@@ -257,9 +283,19 @@ class _BatchBuilder:
             if old_slot is not None:
                 ClipBatch(slot=old_slot).release()  # never sent: this worker hands it straight back
 
-    def add(self, frames: list, row: int, status: int) -> None:
-        """Copy one clip's T frames into the next slot of the batch."""
+    def add(self, frames: list | None, row: int, status: int, sound: tuple[RowSound, int, int] | None = None) -> None:
+        """Copy one clip's T frames (None: no frames decoded) into the next slot of the batch, and
+        ``sound`` = (the video's :class:`RowSound`, the row's start and end frame) when the run hears."""
         i = self.filled
+        if sound is not None:
+            self._add_sound(i, *sound)
+        if frames is not None:
+            self._add_frames(i, frames)
+        self.rows[i], self.status[i] = row, status
+        self.filled += 1
+
+    def _add_frames(self, i: int, frames: list) -> None:
+        """Copy one clip's T frames into slot ``i``."""
         if self.native:
             height, width = frames[0].shape[:2]  # every frame of a clip comes from one video
             self._acquire(max(native_bytes(frame) for frame in frames))
@@ -273,8 +309,15 @@ class _BatchBuilder:
             slot = self.buffer[i].numpy()  # crops C T H W: crop c of every frame
             for c in range(self.stream.crops):
                 write_clip([frame[c] for frame in frames], slot[c])
-        self.rows[i], self.status[i] = row, status
-        self.filled += 1
+
+    def _add_sound(self, i: int, sound: RowSound, start_frame: int, end_frame: int) -> None:
+        """The row's windows into slot ``i`` (the batch's K grows when a row needs more windows)."""
+        count = len(sound.ends(int(start_frame), int(end_frame)))
+        if count > self.audio.shape[1]:
+            grown = np.zeros((self.size, count, self.audio.shape[2]), np.float32)  # B K S
+            grown[:, : self.audio.shape[1]] = self.audio
+            self.audio = grown
+        self.audio_examples[i], self.audio_status[i] = sound.row(int(start_frame), int(end_frame), self.audio[i])
 
     def note_lost(self, path: str, row: int, lost: list[list[int]]) -> None:
         """Send ``lost`` (a video's lost frame ranges so far) with this batch, which holds its clip ``row``.
@@ -295,11 +338,14 @@ class _BatchBuilder:
             "lost": torch.tensor([(row, a, b) for row, ranges in self.lost.values() for a, b in ranges],
                                  dtype=torch.int64).reshape(-1, 3),
         }
-        if self.native:
+        if s.sound is not None:
+            items.update(audio=torch.from_numpy(self.audio[:n]), audio_examples=torch.from_numpy(self.audio_examples[:n]),
+                         audio_status=torch.from_numpy(self.audio_status[:n]))
+        if self.buffer is not None and self.native:
             items = {"frames": self.buffer[:n], "sizes": torch.from_numpy(self.sizes[:n]),
                      "colour": torch.from_numpy(self.colour[:n]), **items}
-        else:
-            items = {"clips": self.buffer[:n], **items}
+        elif self.buffer is not None:
+            items = {"clips": self.buffer[:n], **items}  # (no buffer: no frames decoded, audio encoders only)
         batch = ClipBatch(items, slot=self.slot)
         self._start()
         return batch
@@ -350,6 +396,12 @@ class ClipDataModule(pl.LightningDataModule):
             ResNet-50 features) or ``centre_first`` (centre, tl, tr, bl, br: XD-Violence's five-crop
             files); ten crops add the same five of the mirrored frame. ``auto`` (default):
             ``torchvision`` for ten crops, ``centre_first`` for five.
+        audio_anchor: which sound each row gets when the run has audio encoders
+            (:mod:`lit_extract.decode.sound`): ``end`` (default, XD-Violence's convention: the
+            encoder's window ending where the row's last frame ends), ``centre`` (the window centred
+            on the row) or ``span`` (the row's whole span, as back-to-back windows whose embeddings
+            are averaged). Audio rows have no crops. Which inputs are read follows the model: frames
+            for video encoders, sound for audio encoders (only the sound when all are audio).
     """
 
     def __init__(
@@ -367,6 +419,7 @@ class ClipDataModule(pl.LightningDataModule):
         resize_short: int = 256,
         resize: str | None = None,
         crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first"] = "auto",
+        audio_anchor: Anchor = "end",
     ) -> None:
         super().__init__()
         # A rank may own no video of a split (more ranks than videos): it still joins every barrier.
@@ -384,6 +437,8 @@ class ClipDataModule(pl.LightningDataModule):
         if transform not in ("auto", "exact", "device"):
             raise LitExtractError(f"--data.transform {transform!r}: choose auto, exact or device")
         self.geometry = crop_geometry(crops, img_size, resize_short, resize, crop_order)
+        if audio_anchor not in ANCHORS:
+            raise LitExtractError(f"--data.audio_anchor {audio_anchor!r}: choose {', '.join(ANCHORS)}")
         if decoder == "pyav":
             import_pyav()  # here, before the workers fork: they inherit it (and a missing PyAV is named now)
         self.save_hyperparameters()
@@ -395,6 +450,7 @@ class ClipDataModule(pl.LightningDataModule):
         self.transform = transform
         self.crops, self.resize_short = crops, resize_short
         self.resize, self.crop_order = resize, crop_order
+        self.audio_anchor = audio_anchor
         self.rows: dict[str, pd.DataFrame] = {}
         self.pending: dict[str, np.ndarray] = {}
         self.index_sha256: str | None = None
@@ -449,10 +505,28 @@ class ClipDataModule(pl.LightningDataModule):
         works = group_by_video(self.rows[split], self.pending[split], self.frames)
         shards = shard_videos(works, rank, world_size, self.num_workers)
         labels = self.rows[split]["y"].to_numpy(np.int64)
+        sound, frames_needed = self.inputs()
         return VideoClipStream(
             shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error,
             self.resolved_transform(), self.crops, self.resize_short, geometry=self.geometry,
+            sound=sound, frames_needed=frames_needed,
         )
+
+    def inputs(self) -> tuple[SoundRequest | None, bool]:
+        """``(the rows' sound request or None, whether frames are decoded)``, as the model asks:
+        its ``sound_input`` (the windows its audio encoders take, None without any) and its
+        ``needs_frames`` (False when every encoder it still runs is an audio encoder)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        sound_input = getattr(module, "sound_input", None)
+        sound = None if sound_input is None else SoundRequest(
+            self.audio_anchor, sound_input.sample_rate, sound_input.samples, sound_input.hop)
+        if sound is not None:
+            try:  # here, before the workers fork: a missing PyAV is named in one line
+                import_pyav()
+            except LitExtractError as exc:
+                raise LitExtractError("audio encoders read the sound with PyAV: pip install av "
+                                      "(or pip install -e '.[pyav]')") from exc
+        return sound, bool(getattr(module, "needs_frames", True))
 
     def predict_dataloader(self) -> list[DataLoader]:
         """One loader per split; batches are yielded as soon as any worker has one (order is free)."""
@@ -480,8 +554,8 @@ class ClipDataModule(pl.LightningDataModule):
         """Only the clips (or frames) go to the device (non-blocking from pinned memory); rows,
         labels, status and sizes stay on the host, where the writer reads them without waiting."""
         if isinstance(batch, ClipBatch):
-            key = "frames" if "frames" in batch else "clips"
-            return batch.replace(**{key: batch[key].to(device, non_blocking=True)})
+            keys = [key for key in ("frames", "clips", "audio") if key in batch]
+            return batch.replace(**{key: batch[key].to(device, non_blocking=True) for key in keys})
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -505,6 +579,7 @@ class ClipDataModule(pl.LightningDataModule):
             "resize_short": self.resize_short if self.geometry and not self.geometry.resize else None,  # else unused
             "resize": self.resize and "{}x{}".format(*self.geometry.resize),  # WIDTHxHEIGHT, or None
             "crop_order": self.geometry and self.geometry.order,  # None for one crop
+            "audio_anchor": self.audio_anchor,  # the rows' sound, for audio encoders
             "splits": self.split_sizes(),
         }
 

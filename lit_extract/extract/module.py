@@ -11,6 +11,11 @@ Several encoders in one pass (``--model.encoder '[swin3d_t, r3d_18]'``): every b
 once, goes through each encoder. Each encoder has its own weights and its own normalization
 (encoders that share a mean/std share one normalized copy of the batch); each encoder's
 embeddings are bit-identical to those of a run with that encoder alone.
+
+Audio encoders (``--model.encoder '[i3d_inception, vggish]'``) hear the batch's sound instead:
+each row's windows ``batch["audio"]`` (B, K, S) go through the encoder as B * K windows, and a
+row's embedding is the mean over its ``batch["audio_examples"]`` windows (K = 1 unless the data's
+``audio_anchor`` is ``span``). Audio has no crops: its rows are (B, D) in any crop setting.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from torch import nn
 
 from lit_extract.decode.buffers import release_batch
 from lit_extract.decode.device_transform import clips_from_native
-from lit_extract.encoders import WeightsUnavailable, build_encoder, check_clip, default_normalization, weights_advice
+from lit_extract.encoders import (
+    SoundInput, WeightsUnavailable, build_audio_encoder, build_encoder, check_clip, default_normalization,
+    is_audio_encoder, weights_advice,
+)
 from lit_extract.errors import LitExtractError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -108,6 +116,29 @@ class NormalizedEncoder(nn.Module):
         return x
 
 
+class SoundEncoder(nn.Module):
+    """One frozen audio encoder (:func:`lit_extract.encoders.build_audio_encoder`): a row's windows
+    of sound -> its embedding. ``postprocess`` is the encoder's output option (VGGish: the AudioSet
+    PCA parameters, ``DEFAULT`` or a path; None: raw embeddings), recorded in its run record."""
+
+    def __init__(self, name: str, weights: str, postprocess: str | None = None) -> None:
+        super().__init__()
+        built = build_audio_encoder(name, weights=weights, postprocess=postprocess)
+        self.name, self.weights, self.postprocess = name, weights, postprocess
+        self.embedding_dim, self.sound = built.embedding_dim, built.sound
+        self.encoder = built.module
+
+    def embed_rows(self, audio: torch.Tensor, examples: torch.Tensor) -> torch.Tensor:
+        """float32 (B, K, S) windows, int64 (B,) windows used per row -> float32 (B, D): each row's
+        mean embedding over its first ``examples`` windows."""
+        embeddings = self.encoder(audio.flatten(0, 1)).unflatten(0, audio.shape[:2])  # B*K S -> B K D
+        if audio.shape[1] == 1:
+            return embeddings[:, 0]  # B D
+        used = torch.arange(audio.shape[1], device=audio.device)[None] < examples.to(audio.device)[:, None]  # B K
+        total = (embeddings * used[..., None]).sum(dim=1)  # B D
+        return total / used.sum(dim=1, keepdim=True).clamp(min=1)
+
+
 class FrozenVideoEncoder(pl.LightningModule):
     """Torchvision video models with their heads replaced by Identity, frozen, in eval mode.
 
@@ -127,6 +158,11 @@ class FrozenVideoEncoder(pl.LightningModule):
         std: per-channel std (RGB) divided by before each encoder; ``None`` = the weights' own.
         channels_last: run the encoders in ``channels_last_3d`` memory format (faster convs on GPU).
         compile: wrap each encoder in ``torch.compile``.
+        audio_postprocess: the audio encoders' output option: for ``vggish``, the AudioSet
+            postprocessing (PCA with whitening, 8-bit quantization) with the PCA parameters
+            ``DEFAULT`` (torchvggish's release, downloaded once) or a path (torchvggish's
+            ``vggish_pca_params-970ea276.pth`` or the TensorFlow release's ``vggish_pca_params.npz``);
+            None (default): raw embeddings. Recorded in the audio encoders' run records.
 
     ``predict_step`` returns (B, D) embeddings when ``encoder`` is one name, and a dict
     ``{name: (B, D_name)}`` when it is a list.
@@ -142,28 +178,36 @@ class FrozenVideoEncoder(pl.LightningModule):
         std: tuple[float, float, float] | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        audio_postprocess: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         names = encoder_list(encoder)
         weights_by_name = weights_per_encoder(names, weights)
+        self.audio_names = [name for name in names if is_audio_encoder(name)]
         for name in names:  # every encoder's clip requirement, before any weights are loaded
             check_clip(name, frames=frames, img_size=img_size)
         # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
         self.members = nn.ModuleList()
         for name in names:
             try:
-                member = NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
+                member = (SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
+                          else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std,
+                                                 channels_last, compile))
             except WeightsUnavailable as exc:  # what to pass, in the form that fits one or several encoders
                 raise LitExtractError(weights_advice(name, exc.reason, exc.value, weights_by_name)) from None
             self.members.append(member)
         self._position = {name: position for position, name in enumerate(names)}
+        sounds = {self.member(name).sound for name in self.audio_names}
+        if len(sounds) > 1:
+            raise LitExtractError(f"--model.encoder {names}: the audio encoders take different sound ({sounds}); "
+                                  "run them in separate passes")
         self.returns_dict = not isinstance(encoder, str)
         self.active: list[str] = list(names)  # encoders predict_step runs (the writer drops finished ones)
         first = self.member(names[0])
         # The first encoder's attributes, under the names a single-encoder module has always had.
         self.encoder_name, self.weights, self.embedding_dim = first.name, first.weights, first.embedding_dim
-        self.mean_used, self.std_used = first.mean_used, first.std_used
+        self.mean_used, self.std_used = getattr(first, "mean_used", None), getattr(first, "std_used", None)
         self.eval()
 
     @property
@@ -171,14 +215,37 @@ class FrozenVideoEncoder(pl.LightningModule):
         """The encoders, in ``--model.encoder`` order."""
         return list(self._position)
 
-    def member(self, name: str) -> NormalizedEncoder:
-        """The encoder called ``name`` with its normalization."""
+    def member(self, name: str) -> NormalizedEncoder | SoundEncoder:
+        """The encoder called ``name`` (with its normalization, for a video encoder)."""
         return self.members[self._position[name]]
 
+    @property
+    def video_names(self) -> list[str]:
+        """The video encoders, in ``--model.encoder`` order."""
+        return [name for name in self.encoder_names if name not in self.audio_names]
+
+    @property
+    def needs_frames(self) -> bool:
+        """True while some video encoder still runs (the data then decodes frames)."""
+        return any(name not in self.audio_names for name in self.active)
+
+    @property
+    def sound_input(self) -> SoundInput | None:
+        """The sound the audio encoders still running take (the data then reads it), else None."""
+        hearing = [name for name in self.active if name in self.audio_names]
+        return self.member(hearing[0]).sound if hearing else None
+
     def describe(self) -> dict[str, dict[str, Any]]:
-        """Per encoder: what produced its numbers (name, weights, mean/std, D), for its run record."""
+        """Per encoder: what produced its numbers (name, weights, mean/std, D; an audio encoder:
+        name, weights, postprocess, the sound it takes, D), for its run record."""
         described = {}
         for name, member in zip(self.encoder_names, self.members):
+            if isinstance(member, SoundEncoder):
+                described[name] = {"encoder": name, "kind": "audio", "weights": str(member.weights),
+                                   "postprocess": member.postprocess, "sample_rate": member.sound.sample_rate,
+                                   "window_samples": member.sound.samples, "window_hop": member.sound.hop,
+                                   "embedding_dim": int(member.embedding_dim)}
+                continue
             mean, std = member.normalization
             described[name] = {"encoder": name, "weights": str(member.weights), "mean": mean, "std": std,
                                "embedding_dim": int(member.embedding_dim)}
@@ -200,7 +267,7 @@ class FrozenVideoEncoder(pl.LightningModule):
         """
         normalized: dict[tuple, torch.Tensor] = {}
         embeddings = {}
-        for name in self.encoder_names if names is None else names:
+        for name in self.video_names if names is None else names:
             member = self.member(name)
             x = clips
             if clips.dtype == torch.uint8:
@@ -215,26 +282,36 @@ class FrozenVideoEncoder(pl.LightningModule):
         """uint8 or float (B, C, T, H, W) clips -> (B, D) embeddings (a dict by encoder for a list)."""
         if not self.returns_dict:
             return self.embed(clips, [self.encoder_name])[self.encoder_name]
-        return self.embed(clips, self.active)
+        return self.embed(clips, [name for name in self.active if name not in self.audio_names])
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | dict[str, torch.Tensor]:
         """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``); ``{name: (B, D_name)}`` for a list.
 
         Ten-crop clips (B, crops, C, T, H, W) go through each encoder as one batch of B * crops and
         come back as (B, crops, D). A ``--data.transform device`` batch (``batch["frames"]``) is
-        resized here first (whole values in [0, 255], so uint8 holds them exactly).
+        resized here first (whole values in [0, 255], so uint8 holds them exactly). Audio encoders
+        embed ``batch["audio"]`` (:meth:`SoundEncoder.embed_rows`): (B, D) whatever the crops.
         """
+        hearing = [name for name in self.active if name in self.audio_names]
+        embeddings = {name: self.member(name).embed_rows(batch["audio"], batch["audio_examples"]) for name in hearing}
+        if self.needs_frames or not self.audio_names:
+            embeddings = {**self._embed_frames(batch), **embeddings}
+        if not self.returns_dict:
+            return embeddings[self.encoder_name]
+        return {name: embeddings[name] for name in self.encoder_names if name in embeddings}
+
+    def _embed_frames(self, batch: Any) -> dict[str, torch.Tensor]:
+        """``{name: (B, D) or (B, crops, D)}`` of the video encoders still running, from the batch's clips."""
         if isinstance(batch, dict) and "frames" in batch:
             clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size, batch.get("colour"))
             clips = clips.to(torch.uint8)
         else:
             clips = batch["clips"] if isinstance(batch, dict) else batch[0]
+        names = [self.encoder_name] if not self.returns_dict else [n for n in self.active if n not in self.audio_names]
         if clips.ndim == 6:
-            embeddings = self(clips.flatten(0, 1))  # B*crops C T H W -> B*crops D
-            if isinstance(embeddings, dict):
-                return {name: e.unflatten(0, clips.shape[:2]) for name, e in embeddings.items()}  # B crops D
-            return embeddings.unflatten(0, clips.shape[:2])
-        return self(clips)
+            embeddings = self.embed(clips.flatten(0, 1), names)  # B*crops C T H W -> B*crops D
+            return {name: e.unflatten(0, clips.shape[:2]) for name, e in embeddings.items()}  # B crops D
+        return self.embed(clips, names)
 
     def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """The step and the writer (a callback: called before this hook) are done with the batch:

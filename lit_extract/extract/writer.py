@@ -16,6 +16,10 @@ Per split ``s`` of encoder ``e``, inside ``output_dir`` (file names: :mod:`lit_e
 Several encoders in one pass (the module's ``predict_step`` returns ``{encoder: (B, D)}``): each
 is written as above, exactly as a run with that encoder alone would write it.
 
+An audio encoder (``vggish``) writes (rows, D) whatever the crops, and its own labels and status
+files (``y_{e}_{s}.npy``, ``status_{e}_{s}.npy``) holding each row's audio status (0 ok, 1 partly
+silent, 2 silent: :mod:`lit_extract.decode.sound`), counted in its manifest under those names.
+
 Why positioned writes and not a shared ``np.memmap``: under DDP every process writes its own rows
 straight into the shared files (no gather to rank 0, memory flat in dataset size). A shared
 memory map flushes whole pages, so two hosts writing neighbouring rows of one page over
@@ -57,6 +61,7 @@ from lit_extract.store.disk_faults import disk_faults, size_text
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.store.folder_lock import FolderLock
 from lit_extract.decode.lost_frames import LostFramesRecord, read_lost_frames, record_path
+from lit_extract.decode.sound import AUDIO_STATUS_NAMES
 from lit_extract.store.manifest import STATUS_NAMES, embedding_stats, manifest_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -395,11 +400,12 @@ class EmbeddingWriter(BasePredictionWriter):
         rows = batch["rows"].cpu().numpy()
         order = np.argsort(rows, kind="stable")
         rows = rows[order]
-        labels, status = batch["y"].cpu().numpy()[order], batch["status"].cpu().numpy()[order]
+        labels = batch["y"].cpu().numpy()[order]
         for encoder, values in embeddings.items():
             files = self.files[encoder][split]
             todo = ~self.done_before[encoder][split][rows]  # rows another encoder needed: not rewritten
             mine = rows[todo]
+            status = batch["audio_status" if is_audio(self.runs.get(encoder, {})) else "status"].cpu().numpy()[order]
             arrays = {"embeddings": values.cpu().numpy()[order][todo], "labels": labels[todo], "status": status[todo]}
             for start, stop in contiguous_runs(mine):
                 for key, array in arrays.items():
@@ -506,7 +512,8 @@ class EmbeddingWriter(BasePredictionWriter):
             missing_rows = int(len(done) - np.count_nonzero(done))
             if missing_rows:
                 missing[split] = missing_rows
-            splits[split] = summarize_split(files, trainer.datamodule.rows[split]["path"].to_numpy())
+            status_names = AUDIO_STATUS_NAMES if is_audio(self.runs[encoder]) else STATUS_NAMES
+            splits[split] = summarize_split(files, trainer.datamodule.rows[split]["path"].to_numpy(), status_names)
         if missing:
             if not trainer.should_stop:  # stopped by a signal: lit_extract.extract.stopping says so in one line
                 log.warning(
@@ -530,10 +537,21 @@ class EmbeddingWriter(BasePredictionWriter):
         }
         path = manifest_path(self.output_dir, encoder)
         write_json_atomic(path, manifest)
+        if is_audio(self.runs[encoder]):
+            silent = sorted({video for entry in splits.values() for video, code in entry["affected_videos"].items()
+                             if code == 2})
+            if silent:
+                log.warning(f"{encoder}: {len(silent)} video(s) without a readable sound track, their rows are "
+                            f"silence (audio status 2): {first_few(silent, 5)}")
         if computed == 0:
             print(f"nothing to do: {total_rows} of {total_rows} rows already done -> {path}")
         else:
             print(f"lit_extract: wrote {total_rows} rows ({computed} computed now, {computed / max(wall, 1e-9):.1f} clips/s) -> {path}")
+
+
+def is_audio(run: dict[str, Any]) -> bool:
+    """True for the run identity of an audio encoder (its rows are sound, its statuses audio statuses)."""
+    return run.get("kind") == "audio"
 
 
 def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, Any]]:
@@ -557,6 +575,14 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
     }
     runs = {}
     for encoder, entry in module.describe().items():
+        if entry.get("kind") == "audio":  # sound, not clips: no frames, crops or mean/std; read by PyAV
+            runs[encoder] = {
+                "encoder": encoder, "kind": "audio", "weights": entry["weights"], "postprocess": entry["postprocess"],
+                "sample_rate": entry["sample_rate"], "window_samples": entry["window_samples"],
+                "window_hop": entry["window_hop"], "anchor": described.get("audio_anchor", "end"), "crops": 1,
+                "embedding_dim": int(entry["embedding_dim"]), "index": clips["index"], "decoder": "pyav",
+            }
+            continue
         runs[encoder] = {
             "encoder": encoder, "weights": entry["weights"], "frames": clips["frames"], "img_size": clips["img_size"],
             "transform": clips["transform"], "crops": clips["crops"], "resize_short": clips["resize_short"],
@@ -567,12 +593,13 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
     return runs
 
 
-def summarize_split(files: SplitFiles, paths: np.ndarray) -> dict[str, Any]:
-    """Rows, files, label/status counts, affected videos and float64 statistics of one split."""
+def summarize_split(files: SplitFiles, paths: np.ndarray, status_names: dict[int, str] = STATUS_NAMES) -> dict[str, Any]:
+    """Rows, files, label/status counts (named by ``status_names``), affected videos and float64
+    statistics of one split."""
     labels = np.load(files.paths["labels"], mmap_mode="r")
     status = np.asarray(np.load(files.paths["status"], mmap_mode="r"))
     values, counts = np.unique(np.asarray(labels), return_counts=True)
-    status_counts = {name: int(np.count_nonzero(status == code)) for code, name in STATUS_NAMES.items()}
+    status_counts = {name: int(np.count_nonzero(status == code)) for code, name in status_names.items()}
     affected = {}
     for code in (2, 1):
         for path in np.unique(paths[status == code]):

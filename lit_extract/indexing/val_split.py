@@ -59,17 +59,25 @@ def val_split_report(index: pd.DataFrame, val_fraction: float, *, from_input: bo
     empty = table[table["val_videos"] == 0]
     if empty.empty:
         return statement, None
-    fraction = fraction_for_one_each(table["videos"])
     singles = sorted(table.index[table["videos"] < 2])
-    if fraction is None:
-        fix = "every category has a single train video, so no fraction gives a val video: add videos or give a val split"
-    else:
-        fix = f"--val-fraction {fraction:g} gives one to each category"
-        if singles:
-            fix += f" with two or more videos ({first_few(singles, 3)}: a single train video, kept in train)"
+    fix = fraction_advice(table, empty, singles)
     if total_videos == 0:
         return statement, (f"note: --val-fraction {val_fraction} makes no val split (categories have "
                            f"{int(table['videos'].min())}-{int(table['videos'].max())} train videos); {fix}; "
                            "without one, predict extracts train and test only")
     return statement, (f"note: --val-fraction {val_fraction} leaves {len(empty)} of {len(table)} categories without a "
                        f"val video ({first_few(list(empty.index), 3)}); {fix}")
+
+
+def fraction_advice(table: pd.DataFrame, empty: pd.DataFrame, singles: list[str]) -> str:
+    """What would give the ``empty`` categories a val video: the smallest fraction that gives one to
+    each category of two or more (always above the fraction given, since such a category of
+    ``empty`` got none), or, when every empty category has a single train video, that none can."""
+    if (empty["videos"] < 2).all():
+        which = "it has" if len(empty) == 1 else "each has"
+        return (f"{which} a single train video, kept in train, so no --val-fraction gives "
+                f"{'it' if len(empty) == 1 else 'them'} one: add videos or give a val split")
+    fix = f"--val-fraction {fraction_for_one_each(table['videos']):g} gives one to each category"
+    if singles:
+        fix += f" with two or more videos ({first_few(singles, 3)}: a single train video, kept in train)"
+    return fix

@@ -9,7 +9,8 @@ the name itself for named encoders, a safe stem for ``timm:``/``hf:`` names; rec
   ``{split}``). A rerun of ``e`` into the folder must match it, or is refused (unless
   ``--writer.overwrite``, which starts ``e`` over and leaves the other encoders alone).
 - ``emb_{e}_{split}.npy``, ``done_{e}_{split}.npy`` (its resume record), ``manifest_{e}.json``.
-- labels and statuses: ``y_{split}.npy`` and ``status_{split}.npy`` are shared by every encoder
+- labels and statuses (an audio encoder always has its own: its statuses are audio statuses):
+  ``y_{split}.npy`` and ``status_{split}.npy`` are shared by every encoder
   whose clips are provably the same row for row (:func:`same_clips`: same index sha256, frames,
   img_size and decoder), each writing the same bytes. An encoder whose clips differ from those of
   an encoder already using the shared names gets ``y_{e}_{split}.npy`` and ``status_{e}_{split}.npy``.
@@ -161,6 +162,8 @@ def choose_templates(identity: dict[str, Any], records: dict[str, RunRecord]) ->
     encoder = identity["encoder"]
     if encoder in records:
         return records[encoder].templates
+    if identity.get("kind") == "audio":  # its statuses are audio statuses: never the shared files
+        return file_templates(encoder, shared_labels=False)
     sharing = [record for record in records.values() if record.shares_labels]
     return file_templates(encoder, all(same_clips(record.identity, identity) for record in sharing))
 

@@ -219,10 +219,20 @@ def scan_rows(embeddings: np.ndarray, chunk_rows: int = 65536) -> tuple[np.ndarr
             np.concatenate(nonfinite).astype(np.int64) if nonfinite else empty)
 
 
-def status_counts(status: np.ndarray) -> dict[str, int]:
-    """Rows per status name (``STATUS_NAMES``; unknown codes as ``code_<n>``), every known name present."""
-    counts = np.bincount(np.asarray(status, dtype=np.int64), minlength=len(STATUS_NAMES))
-    return {STATUS_NAMES.get(code, f"code_{code}"): int(n) for code, n in enumerate(counts)}
+def status_counts(status: np.ndarray, names: dict[int, str] = STATUS_NAMES) -> dict[str, int]:
+    """Rows per status name (``names``, default ``STATUS_NAMES``; unknown codes as ``code_<n>``),
+    every known name present."""
+    counts = np.bincount(np.asarray(status, dtype=np.int64), minlength=len(names))
+    return {names.get(code, f"code_{code}"): int(n) for code, n in enumerate(counts)}
+
+
+def status_names(manifest: dict[str, Any]) -> dict[int, str]:
+    """The names of a run's status codes: an audio encoder's are audio statuses (:mod:`lit_extract.decode.sound`)."""
+    if manifest.get("kind") != "audio":
+        return STATUS_NAMES
+    from lit_extract.decode.sound import AUDIO_STATUS_NAMES  # here: inspect --help stays light (no torch)
+
+    return AUDIO_STATUS_NAMES
 
 
 def inspect_split(path: Path, manifest: dict[str, Any], split: str, chunk_rows: int = 65536) -> SplitReport:
@@ -268,7 +278,7 @@ def inspect_split(path: Path, manifest: dict[str, Any], split: str, chunk_rows: 
     return SplitReport(
         split=split, rows=rows, shape=tuple(emb.shape), dtype=str(emb.dtype),
         stats=embedding_stats(emb, chunk_rows), label_counts=label_counts,
-        status_counts=status_counts(arrays.status), not_done=not_done, zero_rows=zero_done,
+        status_counts=status_counts(arrays.status, status_names(manifest)), not_done=not_done, zero_rows=zero_done,
         nonfinite_rows=nonfinite, problems=tuple(problems),
     )
 
@@ -293,11 +303,13 @@ def format_report(report: InspectReport) -> str:
     import pandas as pd  # only the formatter needs it
 
     m = report.manifest
+    inputs = (f"sound {m.get('sample_rate')} Hz, windows of {m.get('window_samples')} samples, anchor {m.get('anchor')}, "
+              f"postprocess {m.get('postprocess')}" if m.get("kind") == "audio"
+              else f"frames {m.get('frames')}, img_size {m.get('img_size')}, crops {m.get('crops', 1)}")
     header = (
         f"{report.path}\n"
-        f"encoder {m.get('encoder')} (weights {m.get('weights')}), frames {m.get('frames')}, "
-        f"img_size {m.get('img_size')}, crops {m.get('crops', 1)}, embedding_dim {m.get('embedding_dim')}, dtype {m.get('dtype')}, "
-        f"complete {m.get('complete', False)}"
+        f"encoder {m.get('encoder')} (weights {m.get('weights')}), {inputs}, embedding_dim {m.get('embedding_dim')}, "
+        f"dtype {m.get('dtype')}, complete {m.get('complete', False)}"
     )
 
     def number(value: float | None) -> str:

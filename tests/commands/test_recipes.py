@@ -15,6 +15,8 @@ the RTFM-family features come from, checked against that extractor's formula.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +128,20 @@ def test_recipe_runs_end_to_end_with_its_own_encoder(recipe, tmp_path):
     one_each = {"train": 16, "test": 16}  # one snippet per video: the recipe's encoder at 224 px is slow on a CPU
     manifest, features = run_recipe(recipe, write_videos(tmp_path / "videos", one_each), tmp_path)
     check_recipe_outputs(recipe, manifest, features, {"train": 1, "test": 1})
+
+
+def export_command(text: str) -> dict[str, str]:
+    """``--manifest``, ``--format`` and ``--out`` of the first ``lit_extract export`` command in ``text``."""
+    line = next(line for line in text.replace("\\\n", " ").splitlines() if "lit_extract export" in line)
+    tokens = shlex.split(line.lstrip("# "))
+    flags = tokens[tokens.index("export") + 1:]
+    pairs = dict(zip(flags[0::2], flags[1::2]))
+    return {flag: pairs[flag] for flag in ("--manifest", "--format", "--out")}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_header_and_docs_give_one_export_command(recipe):
+    docs = (CONFIGS.parent / "docs" / "vad.md").read_text(encoding="utf-8")
+    block = next(block for block in re.findall(r"```bash\n(.*?)```", docs, flags=re.S)
+                 if f"predict --config configs/{recipe}" in block and "lit_extract export" in block)
+    assert export_command((CONFIGS / recipe).read_text(encoding="utf-8")) == export_command(block)

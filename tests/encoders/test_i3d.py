@@ -6,7 +6,8 @@ code (Tushar-N/pytorch-resnet3d and GowthamGottimukkala/I3D_Feature_Extraction_r
 state-dict names and shapes, and their features on seeded weights and clips (see the README there
 for the command). The weights are regenerated here from the same seed (``i3d_reference``), loaded
 through ``--model.weights``, their BatchNorm statistics measured on the same calibration clips, and
-the features compared.
+the features compared within 1e-3 of each feature vector's norm: the fixtures come from another CPU,
+whose kernels sum in another order (``recorded_features`` gives the reasoning and the figures).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torchvision.models import video
 
 from conftest import clip_rows, write_index
 from i3d_reference import calibrate, clips, seeded_state
+from recorded_features import assert_close_to_recorded, relative_errors
 from lit_extract.commands.cli import main
 from lit_extract.commands.demo import barcode_frame, write_video
 from lit_extract.encoders import Encoder, build_encoder, check_clip, default_normalization
@@ -129,12 +131,12 @@ def test_fixture_layouts_are_the_published_ones() -> None:
 
 def test_i3d_r50_equals_the_port_on_16x224_clips(r50: Encoder, r50_main: torch.Tensor) -> None:
     assert r50_main.shape == (2, 2048) and r50.embedding_dim == 2048
-    torch.testing.assert_close(r50_main, torch.from_numpy(recorded("i3d_r50")["main"]), rtol=1e-5, atol=1e-5)
+    assert_close_to_recorded(r50_main, recorded("i3d_r50")["main"])
 
 
 def test_i3d_r50_equals_the_port_on_odd_sized_clips(r50: Encoder) -> None:
     got = features(r50, fixture_clips(R50, "r50", "odd"))  # 9 x 67 x 67: odd sizes at every pool
-    torch.testing.assert_close(got, torch.from_numpy(recorded("i3d_r50")["odd"]), rtol=1e-5, atol=1e-5)
+    assert_close_to_recorded(got, recorded("i3d_r50")["odd"])
 
 
 def test_i3d_r50_gives_different_clips_clearly_different_features(r50_main: torch.Tensor) -> None:
@@ -169,15 +171,15 @@ def test_i3d_inception_equals_both_ports_on_16x224_clips(inception: Encoder, inc
     got = inception_main
     assert got.shape == (2, 1024) and inception.embedding_dim == 1024
     reference = recorded("i3d_inception")
-    torch.testing.assert_close(got, torch.from_numpy(reference["piergiaj_main"]), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(got, torch.from_numpy(reference["hassony2_main"]), rtol=1e-5, atol=1e-5)
+    assert_close_to_recorded(got, reference["piergiaj_main"])
+    assert_close_to_recorded(got, reference["hassony2_main"])
 
 
 def test_i3d_inception_follows_piergiajs_dynamic_padding_where_the_ports_differ(inception: Encoder) -> None:
     got = features(inception, fixture_clips(INCEPTION, "inception", "odd"))  # 10 x 200: 25 rows reach a stride-2 pool
     reference = recorded("i3d_inception")
-    torch.testing.assert_close(got, torch.from_numpy(reference["piergiaj_odd"]), rtol=1e-5, atol=1e-5)
-    assert (got - torch.from_numpy(reference["hassony2_odd"])).abs().max() > 0.1
+    assert_close_to_recorded(got, reference["piergiaj_odd"])
+    assert (relative_errors(got, reference["hassony2_odd"]) > 0.05).all()  # the ports' padding differs here: ~0.1 of the norm
 
 
 def test_i3d_inception_gives_different_clips_clearly_different_features(inception_main: torch.Tensor) -> None:

@@ -71,7 +71,9 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
     out, printed, _ = compared
     table = pd.read_csv(out / "compare.csv").set_index("encoder")
     assert sorted(table.index) == sorted(ENCODERS)
-    assert list(table.columns) == ["dim", "clip_auroc", "ap", "video_auroc", "frame_auroc", "probe_s"]
+    # UCF-Crime's truth: its official metric, frame AUROC, comes first
+    assert list(table.columns) == ["dim", "frame_auroc", "clip_auroc", "ap", "video_auroc", "frame_ap",
+                                   "frame_ap_sklearn", "probe_s"]
     for name in ENCODERS:
         main(["probe", "--config", str(config), "--data.manifest", str(extracted / f"manifest_{name}.json"),
               "--data.annotations", str(annotations), "--trainer.default_root_dir", str(tmp_path / name)])
@@ -82,11 +84,12 @@ def test_compare_gives_one_row_per_encoder_with_the_metrics_of_probe_alone(extra
         row = table.loc[name]
         assert row["dim"] == 512 and row["probe_s"] > 0
         for column, key in (("clip_auroc", "test_auroc"), ("ap", "test_ap"), ("video_auroc", "test_video_auroc"),
-                            ("frame_auroc", "test_frame_auroc")):
+                            ("frame_auroc", "test_frame_auroc"), ("frame_ap", "test_frame_ap"),
+                            ("frame_ap_sklearn", "test_frame_ap_sklearn")):
             assert row[column] == alone[key], (name, column)
         assert name in printed
     markdown = (out / "compare.md").read_text().splitlines()
-    assert markdown[0].startswith("| encoder | dim | clip_auroc") and len(markdown) == 2 + len(ENCODERS)
+    assert markdown[0].startswith("| encoder | dim | frame_auroc") and len(markdown) == 2 + len(ENCODERS)
     assert (out / "roc_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -95,7 +98,7 @@ def test_compare_prints_its_table_and_paths_and_keeps_each_probe_output_in_its_r
     table = pd.read_csv(out / "compare.csv")
     assert printed.splitlines() == [
         *format_table(table).splitlines(),
-        *(f"wrote {out / name}" for name in ("compare.csv", "compare.md", "roc_test.png")),
+        *(f"wrote {out / name}" for name in ("compare.csv", "compare.md", "roc_test.png", "pr_test.png")),
     ]
     for name in ENCODERS:
         log = (out / name / "lightning_logs" / "version_0" / "probe.log").read_text()
@@ -162,6 +165,16 @@ def test_table_puts_the_best_clip_auroc_first_and_undefined_last():
     table = results_frame([result("a", 0.6), result("b", math.nan), result("c", 0.9)], frame_level=False)
     assert table["encoder"].tolist() == ["c", "a", "b"]
     assert "frame_auroc" not in table.columns
+
+
+def test_table_puts_the_official_metric_first_and_orders_the_rows_by_it():
+    # XD-Violence's official metric is frame AP: a (best clip AUROC) is last by frame AP
+    metrics = {"a": (0.9, 0.2), "b": (0.6, 0.7), "c": (0.7, 0.5)}
+    results = [EncoderResult(name, 8, {"test_auroc": clip, "test_frame_ap": ap}, np.zeros(2), np.array([0, 1]), 1.0,
+                             Path(".")) for name, (clip, ap) in metrics.items()]
+    table = results_frame(results, frame_level=True, official="frame_ap")
+    assert list(table.columns[:3]) == ["encoder", "dim", "frame_ap"]
+    assert table["encoder"].tolist() == ["b", "c", "a"]
 
 
 def test_folder_without_manifests_is_refused(tmp_path, capsys):

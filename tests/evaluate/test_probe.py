@@ -166,7 +166,7 @@ def test_metrics_json_matches_sklearn_on_saved_scores(overlapping):
     manifest, run, _ = overlapping
     metrics = json.loads((run / "metrics.json").read_text())
     scores, labels = np.load(run / "scores_test.npy"), np.load(manifest.parent / "y_test.npy")
-    assert set(metrics) == BINARY_KEYS | {"test_frame_auroc"}
+    assert set(metrics) == BINARY_KEYS | {"test_frame_auroc", "test_frame_ap", "test_frame_ap_sklearn"}
     assert metrics["test_auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
     assert metrics["test_ap"] == pytest.approx(average_precision_score(labels, scores), abs=1e-6)
     assert metrics["test_acc"] == pytest.approx(accuracy_score(labels, scores > 0.5), abs=1e-6)

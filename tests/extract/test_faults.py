@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_same_outputs, six_video_index
+from conftest import assert_same_outputs
 from lit_extract.commands.cli import main
 from lit_extract.store.disk_faults import DiskFault, disk_faults
 
@@ -24,8 +24,9 @@ STOPPED = re.compile(r"stopped by (SIG\w+) after (\d+) of (\d+) rows; run the sa
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return six_video_index(tmp_path_factory.mktemp("stop"))
+def dataset(six_videos):
+    """Six videos of 112 frames (6 clips each): train 4, val 1, test 1 (conftest's shared index)."""
+    return six_videos
 
 
 def args(index: Path, out: Path, *extra: str) -> list[str]:

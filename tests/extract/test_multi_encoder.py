@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torchvision.models import get_model_weights
 
-from conftest import assert_same_outputs, read_outputs, six_video_index
+from conftest import assert_same_outputs, read_outputs
 from lit_extract.decode import video
 from lit_extract.commands.cli import main
 from lit_extract.errors import LitExtractError
@@ -29,9 +29,9 @@ ENCODERS = ("r3d_18", "mc3_18")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """Six videos of 112 frames (6 clips each): train 4, val 1, test 1."""
-    return six_video_index(tmp_path_factory.mktemp("multi"))
+def dataset(six_videos):
+    """Six videos of 112 frames (6 clips each): train 4, val 1, test 1 (conftest's shared index)."""
+    return six_videos
 
 
 @pytest.fixture(scope="module")

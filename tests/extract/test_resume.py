@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_same_outputs, read_outputs, six_video_index
+from conftest import assert_same_outputs, read_outputs
 from lit_extract.commands.cli import main
 from lit_extract.extract.module import FrozenVideoEncoder
 
@@ -21,8 +21,9 @@ SPLITS = ("train", "val", "test")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return six_video_index(tmp_path_factory.mktemp("resume"))
+def dataset(six_videos):
+    """Six videos of 112 frames (6 clips each): train 4, val 1, test 1 (conftest's shared index)."""
+    return six_videos
 
 
 def args(index: Path, out: Path, *extra: str) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 
 from lit_extract.commands.cli import main
 from lit_extract.indexing.index import load_index
+from lit_extract.indexing.val_split import val_split_report
 
 
 def write_video(path: Path, n_frames: int = 20) -> Path:
@@ -118,3 +119,18 @@ def test_predict_naming_a_missing_split_is_still_an_error(no_val, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: split 'val' has no rows in the index")
     assert not (tmp_path / "out" / "manifest_r3d_18.json").exists()
+
+
+def hand_index(videos: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Index rows (one clip per video) with ``videos[category] = (train videos, val videos)``."""
+    rows = [{"split": split, "category": category, "path": f"/d/{category}/{split}{i}.mp4"}
+            for category, (train, val) in videos.items()
+            for split, count in (("train", train), ("val", val)) for i in range(count)]
+    return pd.DataFrame(rows)
+
+
+def test_a_fraction_whose_only_empty_categories_have_one_video_does_not_suggest_itself():
+    # 0.25: Abuse 2 videos -> floor(0.5 + 0.5) = 1 val; Normal 10 -> 3; Arrest has one video, kept in train
+    _, note = val_split_report(hand_index({"Abuse": (1, 1), "Arrest": (1, 0), "Normal": (7, 3)}), 0.25, from_input=False)
+    assert note == ("note: --val-fraction 0.25 leaves 1 of 3 categories without a val video (Arrest); it has a single "
+                    "train video, kept in train, so no --val-fraction gives it one: add videos or give a val split")

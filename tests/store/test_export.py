@@ -7,6 +7,7 @@ line-by-line port of the UCF-Crime authors' MATLAB.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -256,3 +257,47 @@ def test_per_crop_test_csv_holds_the_crop_vadclip_evaluates_on_ucf_crime(run, tm
     assert test_csv.values.tolist() == [[f"{folder}/Arson011_x264__5.npy", "Arson"],
                                         [f"{folder}/Normal_Videos_003_x264__5.npy", "Normal"]]
     assert "train.list: 50 crop files of 5 videos, the first 30 (3 anomalous videos x 10 crops) anomalous" in capsys.readouterr().out
+
+
+def test_per_crop_summary_names_both_of_vadclips_csv_lists(run, tmp_path, capsys):
+    export(run, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
+    out = capsys.readouterr().out.splitlines()
+    folder = tmp_path / "features"
+    assert (f"{folder / 'train.csv'}: VadCLIP's train list, 50 crop files of 5 videos (path,label), "
+            "3 anomalous videos first") in out
+    assert f"{folder / 'test.csv'}: VadCLIP's test list, crop __5 of each of 2 videos" in out
+    assert len(pd.read_csv(folder / "train.csv")) == 50
+
+
+@pytest.mark.parametrize("crop_order,crop5", [
+    ("torchvision", "top-left corner of the mirrored frame"),
+    ("i3d_extractor", "top-left corner of the mirrored frame"),
+])
+def test_ucf_test_csv_in_another_crop_order_than_vadclips_is_a_warning_saying_what_crop_5_is(
+        tmp_path, capsys, crop_order, crop5):
+    manifest = write_run(tmp_path / "run")
+    record = json.loads(manifest.read_text())
+    write_json_atomic(manifest, dict(record, crop_order=crop_order))
+    export(manifest, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: test.csv")]
+    assert warnings == [f"warning: test.csv names crop __5 of each video, the crop VadCLIP's UCF-Crime test "
+                        f"evaluates: in VadCLIP's files (centre_first order) the centre of the mirrored frame, in this run's "
+                        f"{crop_order} order the {crop5}; for VadCLIP extract with --data.crop_order centre_first "
+                        f"(configs/clip_vitb16.yaml)"]
+
+
+def test_ucf_test_csv_in_vadclips_crop_order_is_no_warning(tmp_path, capsys):
+    manifest = write_run(tmp_path / "run")
+    write_json_atomic(manifest, dict(json.loads(manifest.read_text()), crop_order="centre_first"))
+    export(manifest, tmp_path / "features", "--format", "per-crop", "--dataset", "ucf-crime")
+    assert not [line for line in capsys.readouterr().out.splitlines() if "VadCLIP's files" in line]
+
+
+def test_names_vadclip_refuses_a_crop_order_vadclip_was_not_made_with(tmp_path, capsys):
+    manifest = write_run(tmp_path / "run")  # ten crops, no crop_order recorded: torchvision's (auto)
+    with pytest.raises(SystemExit) as exit_info:
+        export(manifest, tmp_path / "VadCLIP", "--names", "vadclip", "--dataset", "ucf-crime")
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert err.startswith("error: ucf_CLIP_rgbtest.csv names crop __5 of each video") and "torchvision order" in err
+    assert not (tmp_path / "VadCLIP").exists()

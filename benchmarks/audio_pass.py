@@ -1,0 +1,153 @@
+"""The sound of each row: the audio data path's rows/s, and ``[r3d_18, vggish]`` in one pass
+against two runs (rows equal, time ratio). Under a minute on a 2-core CPU.
+
+    python benchmarks/audio_pass.py                # 2 videos of 12 s, once
+    python benchmarks/audio_pass.py --seconds 60 --repeats 3
+
+Videos (written once to ``$TMPDIR/lit_extract_audio/``): 320x240 H.264 at 24 fps with AAC
+44.1 kHz stereo sound (so the sound is decoded, resampled to 16 kHz and averaged to mono), indexed
+in 16-frame snippets (XD-Violence's). Measured in this process, in the main process
+(``num_workers 0``), ``torch`` on ``--threads`` threads:
+
+1. the data path alone (``VideoClipStream`` batches, no encoder): rows/s with sound only (what a
+   run of audio encoders only reads: no frame decoded), frames only (T = 16 at 112 px) and
+   frames + sound (one worker visit per video);
+2. ``Trainer.predict`` with an EmbeddingWriter: ``[r3d_18, vggish]`` (``weights none``, 16 frames
+   of 32 px: the CPU is the encoders' too) in one pass, against ``r3d_18`` then ``vggish`` alone;
+   each encoder's rows (shape, rows done) are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch import Trainer
+
+from lit_extract.commands.cli import quiet_known_warnings
+from lit_extract.decode.sound import SoundRequest
+from lit_extract.extract.data import ClipDataModule, VideoClipStream, group_by_video, shard_videos
+from lit_extract.extract.module import FrozenVideoEncoder
+from lit_extract.extract.writer import EmbeddingWriter
+
+FPS, SNIPPET, SOURCE_RATE = 24, 16, 44_100
+VGGISH_SOUND = SoundRequest("end", 16_000, 15_600, 15_360)
+
+
+def write_video(path: Path, seconds: float) -> None:
+    """320x240 H.264 (moving noise blocks) with AAC 44.1 kHz stereo (two tones and noise)."""
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = container.add_stream("aac", rate=SOURCE_RATE)
+        audio.layout = "stereo"
+        base = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+        for k in range(round(seconds * FPS)):
+            image = np.kron(np.roll(base, k, axis=1), np.ones((8, 8, 1), np.uint8))
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, FPS)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        t = np.arange(round(seconds * SOURCE_RATE)) / SOURCE_RATE
+        wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1250 * t * (1 + t / seconds))
+        wave = wave + rng.normal(0, 0.02, len(t))
+        for i in range(0, len(t), 1024):
+            chunk = wave[i:i + 1024].astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = SOURCE_RATE, i, Fraction(1, SOURCE_RATE)
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for stream in (audio, video):
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def make_index(folder: Path, videos: int, seconds: float) -> Path:
+    rows = []
+    frames = round(seconds * FPS)
+    for v in range(videos):
+        path = folder / f"v{v}_{seconds:g}s.mp4"
+        if not path.is_file():
+            write_video(path, seconds)
+        for i, start in enumerate(range(0, frames - SNIPPET + 1, SNIPPET)):
+            rows.append({"split": "test", "y": v % 2, "category": "A", "path": str(path), "clip_idx": i,
+                         "start_frame": start, "end_frame": start + SNIPPET, "clip_len": SNIPPET, "stride": SNIPPET,
+                         "fps": FPS, "n_frames": frames})
+    index = folder / f"index_{videos}x{seconds:g}s.csv"
+    pd.DataFrame(rows).to_csv(index, index=False)
+    return index
+
+
+def data_path_rows_per_s(index: Path, sound: bool, frames: bool, repeats: int) -> tuple[float, int]:
+    """Best rows/s of the data path alone over the index's rows (no encoder, no writer)."""
+    table = pd.read_csv(index)
+    works = group_by_video(table, np.ones(len(table), bool), SNIPPET)
+    best = 0.0
+    for _ in range(repeats):
+        stream = VideoClipStream(shard_videos(works, 0, 1, 0), table["y"].to_numpy(np.int64), SNIPPET, 112, 16,
+                                 "pyav", sound=VGGISH_SOUND if sound else None, frames_needed=frames)
+        start, rows = time.perf_counter(), 0
+        for batch in stream:
+            rows += len(batch["rows"])
+            batch.release()
+        best = max(best, rows / (time.perf_counter() - start))
+    return best, rows
+
+
+def predict(index: Path, encoders: list[str], out: Path) -> float:
+    data = ClipDataModule(str(index), frames=SNIPPET, img_size=32, batch_size=16, num_workers=0, decoder="pyav")
+    model = FrozenVideoEncoder(encoders, weights="none", frames=SNIPPET, img_size=32)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[EmbeddingWriter(str(out), flush_interval_s=60)])
+    start = time.perf_counter()
+    trainer.predict(model, datamodule=data, return_predictions=False)
+    return time.perf_counter() - start
+
+
+def rows_done(out: Path, encoder: str) -> tuple[tuple[int, ...], int]:
+    """(shape of the encoder's embeddings, rows marked done) in ``out``."""
+    return np.load(out / f"emb_{encoder}_test.npy").shape, int(np.load(out / f"done_{encoder}_test.npy").sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_audio")
+    args = parser.parse_args()
+    quiet_known_warnings()
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    torch.set_num_threads(args.threads)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    index = make_index(args.data_dir, args.videos, args.seconds)
+    for label, sound, frames in (("sound only", True, False), ("frames only (T=16, 112 px)", False, True),
+                                 ("frames + sound", True, True)):
+        rate, rows = data_path_rows_per_s(index, sound, frames, args.repeats)
+        print(f"data path, {label}: {rate:.1f} rows/s ({rows} rows)")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        torch.manual_seed(0)
+        one = min(predict(index, ["r3d_18", "vggish"], root / f"pass{i}") for i in range(args.repeats))
+        r3d = min(predict(index, ["r3d_18"], root / f"r3d_18{i}") for i in range(args.repeats))
+        vggish = min(predict(index, ["vggish"], root / f"vggish{i}") for i in range(args.repeats))
+        same = {encoder: rows_done(root / "pass0", encoder) == rows_done(root / f"{encoder}0", encoder)
+                for encoder in ("r3d_18", "vggish")}
+        rows = len(np.load(root / "pass0" / "emb_vggish_test.npy"))
+    print(f"[r3d_18, vggish] one pass: {one:.2f} s; two runs: {r3d + vggish:.2f} s ({r3d:.2f} + {vggish:.2f}); "
+          f"ratio {(r3d + vggish) / one:.2f}x; {rows} rows each; rows equal: {same}")
+
+
+if __name__ == "__main__":
+    main()
