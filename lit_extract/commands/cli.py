@@ -426,7 +426,7 @@ def run_compare(args: list[str]) -> None:
 # The commands, in the order of a first run. Adding a command = adding an entry here.
 COMMANDS: dict[str, Command] = {
     "demo": Command(
-        "the whole job on 20 synthetic videos, offline, in about a minute on a CPU",
+        "the whole job on 28 synthetic videos, offline, in about a minute on a CPU",
         f"{PROGRAM} demo",
         run_demo,
     ),
