@@ -67,8 +67,9 @@ def demo_frames(n_frames: int, width: int, height: int, category: str, seed: int
     shapes = []
     for _ in range(SHAPES):
         speed, angle = rng.uniform(low, high) * width / 160, rng.uniform(0, 2 * np.pi)
-        shapes.append((rng.uniform(0.2, 0.8, 2) * (width, height), speed * np.array([np.cos(angle), np.sin(angle)]),
-                       int(rng.uniform(0.08, 0.16) * height), tuple(rng.uniform(0, 255, 3).tolist()), rng.random() < 0.5))
+        start, velocity = rng.uniform(0.2, 0.8, 2) * (width, height), speed * np.array([np.cos(angle), np.sin(angle)])
+        radius, colour = int(rng.uniform(0.08, 0.16) * height), tuple(rng.uniform(0, 255, 3).tolist())
+        shapes.append((start, velocity, radius, colour, rng.random() < 0.5))
     for k in range(n_frames):
         frame = background.copy()
         for start, velocity, radius, colour, disc in shapes:

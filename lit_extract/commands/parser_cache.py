@@ -155,7 +155,9 @@ def check_config_keys(path: str, options: Sequence[str], groups: Sequence[str]) 
     for key in unknown_keys(content, set(keys), set(groups)):
         close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise LitExtractError(f"{path}: unknown key {key}{hint} (--help lists the options; a key is an option without its --)")
+        raise LitExtractError(
+            f"{path}: unknown key {key}{hint} (--help lists the options; a key is an option without its --)"
+        )
 
 
 def unknown_keys(content: dict[str, Any], keys: set[str], groups: set[str], prefix: str = "") -> list[str]:

@@ -26,7 +26,8 @@ def fake_torchvision(folder: Path, requires: str, body: str = "") -> Path:
     (folder / "torchvision" / "__init__.py").write_text(body)
     info = folder / "torchvision-0.29.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torchvision\nVersion: 0.29.1\nRequires-Dist: {requires}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: torchvision\nVersion: 0.29.1\nRequires-Dist: {requires}\n")
     return folder
 
 
@@ -44,7 +45,8 @@ def test_a_torchvision_that_does_not_load_against_torch_is_one_line_naming_both_
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: torch {TORCH} and torchvision 0.29.1 do not load together "
                                "(operator torchvision::nms does not exist)")
-    assert "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cpu" in lines[0]
+    cpu_install = "pip install --force-reinstall torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+    assert cpu_install in lines[0]
 
 
 def test_a_torchvision_made_for_another_torch_is_named_before_any_command_runs(tmp_path):
