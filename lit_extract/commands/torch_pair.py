@@ -21,7 +21,7 @@ from lit_extract.errors import LitExtractError
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 FIX = (f"reinstall the two together: pip install --force-reinstall torch torchvision --index-url {CPU_INDEX} "
-       "on a CPU-only machine, the same without --index-url on a GPU machine (README: Install)")
+       "on a CPU-only machine, the same without --index-url on a GPU machine (README: Quick start)")
 
 
 def installed_version(name: str) -> str | None:

@@ -57,7 +57,7 @@ def test_a_torchvision_made_for_another_torch_is_named_before_any_command_runs(t
         f"error: torch {TORCH} and torchvision 0.29.1 do not belong together (torchvision 0.29.1 requires torch "
         "==1.0.0); reinstall the two together: pip install --force-reinstall torch torchvision --index-url "
         "https://download.pytorch.org/whl/cpu on a CPU-only machine, the same without --index-url on a GPU "
-        "machine (README: Install)")
+        "machine (README: Quick start)")
 
 
 @pytest.mark.parametrize("requires, expected", [
