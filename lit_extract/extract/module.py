@@ -30,7 +30,8 @@ from torch import nn
 from lit_extract.decode.buffers import release_batch
 from lit_extract.decode.device_transform import clips_from_native
 from lit_extract.encoders import (
-    SoundInput, build_audio_encoder, build_encoder, check_clip, default_normalization, is_audio_encoder,
+    SoundInput, WeightsUnavailable, build_audio_encoder, build_encoder, check_clip, default_normalization,
+    is_audio_encoder, weights_advice,
 )
 from lit_extract.errors import LitExtractError
 
@@ -187,11 +188,15 @@ class FrozenVideoEncoder(pl.LightningModule):
         for name in names:  # every encoder's clip requirement, before any weights are loaded
             check_clip(name, frames=frames, img_size=img_size)
         # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
-        self.members = nn.ModuleList(
-            SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
-            else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
-            for name in names
-        )
+        self.members = nn.ModuleList()
+        for name in names:
+            try:
+                member = (SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
+                          else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std,
+                                                 channels_last, compile))
+            except WeightsUnavailable as exc:  # what to pass, in the form that fits one or several encoders
+                raise LitExtractError(weights_advice(name, exc.reason, exc.value, weights_by_name)) from None
+            self.members.append(member)
         self._position = {name: position for position, name in enumerate(names)}
         sounds = {self.member(name).sound for name in self.audio_names}
         if len(sounds) > 1:
