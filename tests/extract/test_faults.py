@@ -137,7 +137,8 @@ def test_full_disk_mid_run_is_one_line_exit_2_keeps_done_rows_and_the_rerun_resu
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {out}: "), err
     needed = (ROWS - 5) * (512 * 2 + 1 + 1 + 1)  # rows left x (float16 r3d_18 embedding, label, status, done)
-    assert f"free about {needed / 1e6:.2f} MB ({needed:,} bytes) for the rows not done yet" in err[0]
+    assert needed == 7189  # 7 rows x 1027 bytes: shown in kB, the unit that shows its size
+    assert "free about 7.2 kB (7,189 bytes) for the rows not done yet" in err[0]
     assert "run the same command to resume" in err[0]
     assert rows_done(out) == 5  # every row written before the fault was synced and marked done
     assert_done_rows_equal(out, uninterrupted)
