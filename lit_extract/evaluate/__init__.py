@@ -15,4 +15,5 @@ Reads a run through :mod:`lit_extract.store` and frame truth through :mod:`lit_e
 - :mod:`~lit_extract.evaluate.score_timeline`: test videos' scores over time, annotated frames shaded.
 - :mod:`~lit_extract.evaluate.compare`: one probe per encoder of a folder, one table.
 - :mod:`~lit_extract.evaluate.captured_output`: a probe's output into its own log.
+- :mod:`~lit_extract.evaluate.memmap_dataset`: datasets over memory maps that workers reopen.
 """

@@ -13,16 +13,15 @@ UCF-Crime paper's setup, Sultani et al. 2018) a bag is resampled to that many se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from lit_extract.errors import LitExtractError
+from lit_extract.evaluate.memmap_dataset import MemmapDataset
 
 BagCrops = Literal["mean", "each"]
 
@@ -65,7 +64,7 @@ def resample(x: np.ndarray, segments: int) -> np.ndarray:
     return np.stack([x[start : max(end, start + 1)].mean(axis=0) for start, end in zip(bounds[:-1], bounds[1:])])
 
 
-class VideoBags(Dataset):
+class VideoBags(MemmapDataset):
     """One bag per item, standardized: ``(x (T, D) float32, label, rows (T,) int64)``.
 
     Args:
@@ -116,17 +115,6 @@ class VideoBags(Dataset):
         if self.segments is not None:
             block, rows = resample(block, self.segments), np.full(self.segments, -1, np.int64)  # segments D
         return block, int(self.video_labels[video]), rows
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if isinstance(self.embeddings, np.memmap):
-            state["embeddings"] = Path(self.embeddings.filename)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["embeddings"], Path):
-            state["embeddings"] = np.load(state["embeddings"], mmap_mode="r")
-        self.__dict__.update(state)
 
 
 def pad_bags(items: Sequence[tuple[np.ndarray, int, np.ndarray]]) -> BagBatch:

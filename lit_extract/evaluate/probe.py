@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningDataModule, LightningModule
 from torch import Tensor, nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
@@ -50,6 +50,7 @@ from torchmetrics.classification import (
 
 from lit_extract.atomic import save_figure_atomic, save_npy_atomic, write_json_atomic
 from lit_extract.errors import LitExtractError, first_few
+from lit_extract.evaluate.memmap_dataset import MemmapDataset
 from lit_extract.indexing.index import split_rows
 from lit_extract.store.manifest import SplitArrays, load_run_index, open_split, read_manifest
 from lit_extract.evaluate.bags import BagBatch, BagCrops, VideoBags, pad_bags, video_rows
@@ -98,7 +99,7 @@ def standardization(embeddings: np.ndarray, chunk_rows: int = 4096) -> tuple[np.
     return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
 
 
-class EmbeddingBatches(Dataset):
+class EmbeddingBatches(MemmapDataset):
     """Standardized float32 batches read from a (rows, D) float16 memmap, one batch per item.
 
     Index with a sequence of row ids (what a ``BatchSampler`` yields) to get ``(x, target)``:
@@ -128,17 +129,6 @@ class EmbeddingBatches(Dataset):
         x -= self.mean
         x *= self.scale
         return torch.from_numpy(x), torch.from_numpy(self.targets[ids])
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if isinstance(self.embeddings, np.memmap):
-            state["embeddings"] = Path(self.embeddings.filename)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["embeddings"], Path):
-            state["embeddings"] = np.load(state["embeddings"], mmap_mode="r")
-        self.__dict__.update(state)
 
 
 class EmbeddingDataModule(LightningDataModule):
