@@ -105,19 +105,25 @@ def test_bad_flow_settings_are_refused_before_any_weights_load(setting, message)
 # --- the frames a flow row decodes ----------------------------------------------------------------
 
 
-def decoded_ids(tmp_path, n_frames: int, clip_len: int, frames: int, next_frame: bool) -> list[list[int]]:
-    """The barcodes of each row's decoded frames, for one barcode video of ``n_frames`` frames."""
+def decoded(tmp_path, n_frames: int, clip_len: int, frames: int, next_frame: bool) -> tuple[list[list[int]], list[int]]:
+    """The barcodes of each row's decoded frames and each row's status, for one barcode video of
+    ``n_frames`` frames."""
     video = write_video(tmp_path / "v.mp4", (barcode_frame(k, 160, 120, "Normal") for k in range(n_frames)))
     index = write_index(tmp_path / "index.csv", clip_rows(video, "train", "Normal", n_frames, clip_len, clip_len))
     data = ClipDataModule(str(index), frames=frames, img_size=64, batch_size=8, num_workers=0)
     data.setup("predict")
     data.next_frame = lambda: next_frame  # what a module with a flow encoder asks for
-    rows = {}
+    rows, statuses = {}, {}
     for batch in data.stream("train"):
-        for row, clip in zip(batch["rows"].tolist(), batch["clips"].numpy()):  # clip: 3 T H W
-            rows[row] = [read_barcode(clip[:, t].transpose(1, 2, 0)) for t in range(clip.shape[1])]
+        for row, clip, status in zip(batch["rows"].tolist(), batch["clips"].numpy(), batch["status"].tolist()):
+            rows[row] = [read_barcode(clip[:, t].transpose(1, 2, 0)) for t in range(clip.shape[1])]  # clip: 3 T H W
+            statuses[row] = status
         batch.release()
-    return [rows[row] for row in sorted(rows)]
+    return [rows[row] for row in sorted(rows)], [statuses[row] for row in sorted(rows)]
+
+
+def decoded_ids(tmp_path, n_frames: int, clip_len: int, frames: int, next_frame: bool) -> list[list[int]]:
+    return decoded(tmp_path, n_frames, clip_len, frames, next_frame)[0]
 
 
 def test_flow_rows_decode_their_frames_and_the_next_one(tmp_path) -> None:
@@ -125,7 +131,9 @@ def test_flow_rows_decode_their_frames_and_the_next_one(tmp_path) -> None:
 
 
 def test_a_row_ending_the_video_repeats_its_last_frame_as_the_next(tmp_path) -> None:
-    assert decoded_ids(tmp_path, 16, 8, 8, next_frame=True)[-1] == [*range(8, 16), 15]
+    ids, statuses = decoded(tmp_path, 16, 8, 8, next_frame=True)
+    assert ids[-1] == [*range(8, 16), 15]
+    assert statuses == [0, 0]  # the video's own last frame, asked for: no frame is missing
 
 
 def test_sampled_rows_take_the_next_frame_one_sampling_step_on(tmp_path) -> None:
