@@ -96,3 +96,15 @@ def test_flow_weights_of_another_model_are_refused_in_one_line(tmp_path) -> None
 def test_unknown_flow_model_is_refused_naming_the_choices() -> None:
     with pytest.raises(LitExtractError, match="--model.flow 'farneback': choose one of raft_large, raft_small"):
         build_flow("farneback")
+
+
+def test_raft_flow_stays_float32_under_bf16_autocast(tmp_path) -> None:
+    _, path = seeded_raft("raft_small", 11, tmp_path / "raft_small.pth")
+    model = build_flow("raft_small", path, updates=UPDATES)
+    clip = frames(5, 2, 128, 128)
+    with torch.no_grad():
+        plain = flow_clips(clip, model)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = flow_clips(clip, model)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, rtol=0, atol=0)
