@@ -17,7 +17,8 @@ correlation pyramid that needs 16 of them), then cropped back: video_features' `
 
 :func:`flow_clips` turns clips of T + 1 frames into clips of T flows (flow t: frame t -> t + 1),
 ``chunk`` pairs at a time, so a batch never holds more than its frames, its flows and one chunk
-of RAFT's working memory.
+of RAFT's working memory. RAFT runs in float32 even under ``--trainer.precision bf16-mixed``
+(its output is displacements in pixels, up to 20 and more, which bf16 holds to 1/8 px near 20).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class RaftFlow(nn.Module):
         pair = torch.cat([first, second]).float() * (2.0 / 255.0) - 1.0  # 2N 3 H W in [-1, 1]
         pair = F.pad(pair, (left, right, top, bottom), mode="replicate")  # 2N 3 H' W'
         image1, image2 = pair.chunk(2)
-        flow = self.raft(image1, image2, num_flow_updates=self.updates)[-1]  # N 2 H' W'
+        with torch.autocast(pair.device.type, enabled=False):  # float32 under bf16-mixed: pixels, not logits
+            flow = self.raft(image1, image2, num_flow_updates=self.updates)[-1]  # N 2 H' W'
         return flow[..., top: top + height, left: left + width]  # N 2 H W
 
 
