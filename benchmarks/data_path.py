@@ -263,21 +263,35 @@ def workers_run(index_path: Path, n_clips: int, args, workers: int, cores: list[
         main_core = os.sched_getaffinity(0)
         os.sched_setaffinity(0, cores[:workers])
         try:
-            count, first, first_clips = 0, None, 0
+            arrivals = []  # (seconds, clips received so far), one per batch
             for batch in loader:
-                last = time.perf_counter()
-                count += len(batch["rows"])
-                if first is None:
-                    first, first_clips = last, count
+                arrivals.append((time.perf_counter(), (arrivals[-1][1] if arrivals else 0) + len(batch["rows"])))
                 release_batch(batch)
         finally:
             os.sched_setaffinity(0, main_core)
-        assert count == n_clips, (count, n_clips)
-        if last > first:
-            run.steady.append((count - first_clips) / (last - first))
+        assert arrivals[-1][1] == n_clips, (arrivals[-1][1], n_clips)
+        rate = steady_rate(arrivals, workers)
+        if rate is not None:
+            run.steady.append(rate)
 
     run.steady = []
     return run
+
+
+# Each worker prefetches 2 batches (DataLoader's prefetch_factor): when the first batch arrives,
+# up to 2 per worker are ready and arrive at once. Over fewer than 8 batches per worker after the
+# first, those would inflate a "steady" rate many times over (a few short videos: 1400%).
+STEADY_MIN_BATCHES_PER_WORKER = 8
+
+
+def steady_rate(arrivals: list[tuple[float, int]], workers: int) -> float | None:
+    """Clips/s from the first batch received to the last, given each batch's ``(arrival seconds,
+    clips received so far)``; ``None`` when fewer than :data:`STEADY_MIN_BATCHES_PER_WORKER` batches
+    per worker follow the first (no steady state to measure)."""
+    if len(arrivals) - 1 < STEADY_MIN_BATCHES_PER_WORKER * workers:
+        return None
+    (first, first_clips), (last, clips) = arrivals[0], arrivals[-1]
+    return (clips - first_clips) / (last - first) if last > first else None
 
 
 def interleaved_rates(runs: dict[str, Callable[[], float | None]], clips: int, repeats: int) -> dict[str, float]:
@@ -472,7 +486,7 @@ def report(rates: dict[str, tuple[float, float]], checked: int, steady: dict[str
     workers part also the steady rate (first batch to last; decode only: its wall rate)."""
     print(f"{'':>24}  {'wall clips/s':>12}  {'clips/CPU-s':>11}  {'steady clips/s':>14}")
     for name, (wall, cpu) in rates.items():
-        print(f"{name:>24}  {wall:12.1f}  {cpu:11.1f}  {steady.get(name, float('nan')):14.1f}")
+        print(f"{name:>24}  {wall:12.1f}  {number(cpu, '11.1f')}  {number(steady.get(name), '14.1f')}")
     for name, (a, b), fmt in (
         ("project / notebook", ("project", "notebook"), "{:12.1f}x"),
         ("project / ceiling", ("project", "ceiling"), "{:12.1%}"),
@@ -489,9 +503,18 @@ def report(rates: dict[str, tuple[float, float]], checked: int, steady: dict[str
             row = f"{kind}, {label}"
             if ceiling in rates and row in rates:
                 share = rates[row][0] / rates[ceiling][0]
-                steady_share = steady.get(row, float("nan")) / steady[ceiling]
-                print(f"{row + ' / decode':>24}  {share:12.1%}  {'':>11}  {steady_share:14.1%}")
+                steady_share = steady[row] / steady[ceiling] if row in steady else None
+                print(f"{row + ' / decode':>24}  {share:12.1%}  {'':>11}  {number(steady_share, '14.1%')}")
+    if any(name not in steady for name in rates if " worker" in name):
+        print(f"{'':>24}  steady -: fewer than {STEADY_MIN_BATCHES_PER_WORKER} batches per worker after the first "
+              "(prefetched batches arrive at once); give more --videos or --frames")
     print(f"{'load average':>24}  {os.getloadavg()[0]:12.2f}")
+
+
+def number(value: float | None, spec: str) -> str:
+    """``value`` formatted by ``spec``; ``-`` (right-aligned to the same width) when there is none."""
+    width = int(spec.split(".")[0] or 0)
+    return f"{'-':>{width}}" if value is None or value != value else format(value, spec)
 
 
 if __name__ == "__main__":

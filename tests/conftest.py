@@ -184,6 +184,21 @@ def small_dataset(tmp_path, make_video):
     return write_index(tmp_path / "index_clips.csv", rows)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def parser_records_in_a_temporary_folder(tmp_path_factory) -> Iterator[None]:
+    """The command line's parser records (``lit_extract.commands.parser_cache``) go to a folder of this
+    session, for the tests and the commands they start, never to the user's ~/.cache."""
+    import os
+
+    saved = os.environ.get("LIT_EXTRACT_CACHE")
+    os.environ["LIT_EXTRACT_CACHE"] = str(tmp_path_factory.mktemp("parser_records"))
+    yield
+    if saved is None:
+        os.environ.pop("LIT_EXTRACT_CACHE", None)
+    else:
+        os.environ["LIT_EXTRACT_CACHE"] = saved
+
+
 def ramp_sound(count: int) -> np.ndarray:
     """int16 (count,): sample ``i`` is ``(i mod 32000) - 16000``, so any 15,600 consecutive samples
     say where they come from (the sound of :func:`write_sound_video` encodes time)."""

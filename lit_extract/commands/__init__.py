@@ -6,4 +6,8 @@
 - :mod:`~lit_extract.commands.preflight`: cheap checks of a run's inputs before anything slow.
 - :mod:`~lit_extract.commands.progress`: progress bars on a terminal, plain lines in a log.
 - :mod:`~lit_extract.commands.demo`: the offline demo's synthetic videos.
+- :mod:`~lit_extract.commands.parser_cache`: what a LightningCLI program accepts, kept on disk, so
+  ``--help`` and a mistyped option are answered without importing torch.
+- :mod:`~lit_extract.commands.help_format`: ``--help`` as plain text.
+- :mod:`~lit_extract.commands.torch_pair`: do the installed torch and torchvision belong together.
 """

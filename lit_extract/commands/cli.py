@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from lit_extract.commands import parser_cache
+from lit_extract.commands.torch_pair import check_installed_pair, check_loaded_pair
 from lit_extract.errors import LitExtractError
 
 PROGRAM = "python -m lit_extract"
@@ -47,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet_known_warnings()
     show_warnings_on_stderr()
     try:
+        check_installed_pair()
         COMMANDS[command].run(rest)
     except LitExtractError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
@@ -57,7 +60,8 @@ def overview() -> str:
     """``python -m lit_extract --help``: every command with its description and usual invocation."""
     width = max(len(name) for name in COMMANDS)
     lines = [f"usage: {PROGRAM} <command> [--help] ...", "",
-             "Clip embeddings from frozen torchvision video encoders, and linear probes on them.", "", "commands:"]
+             "Clip embeddings from frozen video encoders (torchvision, I3D, timm, Hugging Face), linear probes",
+             "on them, and features for weakly-supervised video anomaly detection methods.", "", "commands:"]
     for name, command in COMMANDS.items():
         lines.append(f"  {name:<{width}}  {command.description}")
         lines.append(f"  {'':<{width}}  {command.example}")
@@ -141,14 +145,20 @@ def function_flags(function: Callable[..., object]) -> list[str]:
 
 
 def run_predict(args: list[str]) -> None:
-    """``predict``: see :func:`lit_extract.commands.lightning_cli.run_predict`."""
+    """``predict``: see :func:`lit_extract.commands.lightning_cli.run_predict`; ``--help`` and a
+    mistyped option are answered without torch and Lightning where :mod:`~lit_extract.commands.parser_cache` can."""
+    parser_cache.answer("predict", args)
+    check_loaded_pair()
     from lit_extract.commands.lightning_cli import run_predict as run
 
     run(args)
 
 
 def run_probe(command: str, args: list[str]) -> str:
-    """``probe``/``fit``/``test``: see :func:`lit_extract.commands.lightning_cli.run_probe`; returns the run folder."""
+    """``probe``/``fit``/``test``: see :func:`lit_extract.commands.lightning_cli.run_probe`; returns the run
+    folder. ``--help`` and a mistyped option are answered as :func:`run_predict` says."""
+    parser_cache.answer(command, args)
+    check_loaded_pair()
     from lit_extract.commands.lightning_cli import run_probe as run
 
     return run(command, args)
@@ -164,6 +174,8 @@ def run_index(args: list[str]) -> None:
     import docstring_parser
     from jsonargparse import ActionYesNo, ArgumentParser
 
+    from lit_extract.commands.help_format import PlainHelpFormatter
+
     from lit_extract.errors import first_few
     from lit_extract.indexing.index import video_clip_summary
     from lit_extract.indexing.scan import build_index
@@ -172,8 +184,8 @@ def run_index(args: list[str]) -> None:
     doc = docstring_parser.parse(build_index.__doc__ or "")
     helps = {param.arg_name: param.description for param in doc.params}
     hints = typing.get_type_hints(build_index)
-    parser = ArgumentParser(prog=f"{PROGRAM} index", description=(doc.long_description or "").replace("``", ""),
-                            exit_on_error=False)
+    parser = ArgumentParser(prog=f"{PROGRAM} index", description=doc.long_description or "",
+                            exit_on_error=False, formatter_class=PlainHelpFormatter)
     for name, param in inspect.signature(build_index).parameters.items():
         flag = "--" + name.replace("_", "-")
         if hints[name] is bool:  # --exact-frames / --no-exact-frames, no value
@@ -214,7 +226,7 @@ def run_inspect(args: list[str]) -> None:
     """
     from jsonargparse import CLI
 
-    from lit_extract.store.manifest import format_report, inspect_manifest, plot_embeddings
+    from lit_extract.commands.help_format import PlainHelpFormatter
 
     def inspect(manifest: str, plot: str | None = None, sample: int = 5000, seed: int = 0) -> bool:
         """Check a finished run's output folder; exit status 1 when rows are missing or non-finite.
@@ -228,13 +240,16 @@ def run_inspect(args: list[str]) -> None:
             sample: rows sampled for the plot.
             seed: seed of the plot's sample.
         """
+        from lit_extract.store.manifest import format_report, inspect_manifest, plot_embeddings
+
         report = inspect_manifest(manifest)
         print(format_report(report))
         if plot is not None:
             print(f"wrote {plot_embeddings(manifest, plot, sample=sample, seed=seed)}")
         return report.ok
 
-    ok = parse_one_line(lambda a: CLI(inspect, args=a, as_positional=True, prog=f"{PROGRAM} inspect", exit_on_error=False),
+    ok = parse_one_line(lambda a: CLI(inspect, args=a, as_positional=True, prog=f"{PROGRAM} inspect",
+                                      exit_on_error=False, formatter_class=PlainHelpFormatter),
                         args, function_flags(inspect))
     if not ok:
         sys.exit(1)
@@ -255,35 +270,47 @@ def run_demo(args: list[str]) -> None:
     """``demo``: synthetic videos -> index -> embeddings -> linear probe, offline, in about a minute."""
     from jsonargparse import CLI
 
-    from lit_extract.commands.demo import write_demo_videos
-    from lit_extract.indexing.index import video_clip_summary
-    from lit_extract.indexing.scan import build_index
+    from lit_extract.commands.help_format import PlainHelpFormatter
 
     def demo(root: str = "demo_data", probe: bool = True) -> None:
         """Run the whole job on a small synthetic dataset (random-init r3d_18, CPU).
 
-        Writes ``<root>/videos``, ``<root>/index_clips.csv``, ``<root>/processed`` (embeddings and
-        manifest) and ``<root>/probe`` (probe metrics); a second run reuses what is there.
+        The videos: four shapes moving over a textured background; classes Normal and Fighting
+        differ only in how fast the shapes move, and the speeds overlap. Writes <root>/videos,
+        <root>/index_clips.csv, <root>/processed (embeddings and manifest) and <root>/probe (probe
+        metrics); a second run reuses what is there.
 
         Args:
             root: folder for everything the demo writes.
             probe: also train and test a linear probe on the embeddings.
         """
+        check_loaded_pair()
+        from lit_extract.commands.demo import DEMO_DATA, demo_data_is_current, write_demo_videos
+        from lit_extract.indexing.index import video_clip_summary
+        from lit_extract.indexing.scan import build_index
+
+        renewed = not demo_data_is_current(root)  # new videos: an older demo's embeddings are redone
         videos = write_demo_videos(root)
-        print(f"demo: {len(videos)} synthetic videos in {root}/videos")
+        print(f"demo: {len(videos)} {DEMO_DATA}; in {root}/videos")
         built = build_index(out=f"{root}/index_clips.csv", root=f"{root}/videos", layout="tree", progress=False)
         print(video_clip_summary(built.index).to_string())
         output_dir = f"{root}/processed"
-        run_predict(["--config", find_config("demo.yaml"),
-                     "--data.index_path", str(built.out), "--writer.output_dir", output_dir])
+        run_predict(["--config", find_config("demo.yaml"), "--data.index_path", str(built.out),
+                     "--writer.output_dir", output_dir, *(["--writer.overwrite", "true"] if renewed else [])])
         manifest = f"{output_dir}/manifest_r3d_18.json"
         print(f"demo: embeddings and manifest in {output_dir}/ ({manifest})")
         if probe:
             run_dir = run_probe("probe", ["--config", find_config("probe.yaml"), "--data.manifest", manifest,
                                           "--trainer.default_root_dir", f"{root}/probe"])
             print(f"demo: probe metrics, test scores, ROC curve and checkpoint in {run_dir}/")
+            print("demo: the classes differ only in motion speed, and overlap: a random-init encoder's AUROC "
+                  f"below 1 is expected; compare encoders with `python -m lit_extract predict --config "
+                  f"configs/demo.yaml --data.index_path {built.out} --writer.output_dir {output_dir} "
+                  "--model.encoder '[r3d_18, mc3_18, r2plus1d_18]'` and `python -m lit_extract compare "
+                  f"{output_dir} --out {root}/compare`")
 
-    parse_one_line(lambda a: CLI(demo, args=a, prog=f"{PROGRAM} demo", exit_on_error=False), args, function_flags(demo))
+    parse_one_line(lambda a: CLI(demo, args=a, prog=f"{PROGRAM} demo", exit_on_error=False,
+                                 formatter_class=PlainHelpFormatter), args, function_flags(demo))
 
 
 def run_export(args: list[str]) -> None:
@@ -291,8 +318,7 @@ def run_export(args: list[str]) -> None:
     :mod:`lit_extract.store.export`); prints what it wrote and the lists' anomalous/normal split point."""
     from jsonargparse import CLI
 
-    from lit_extract.store.export import export_features, summary
-    from lit_extract.store.flow_export import export_flow
+    from lit_extract.commands.help_format import PlainHelpFormatter
 
     def export(
         manifest: str,
@@ -335,6 +361,9 @@ def run_export(args: list[str]) -> None:
             flow_manifest: with --format two-stream, the flow encoder's manifest (default: the
                 one beside --manifest).
         """
+        from lit_extract.store.export import export_features, summary
+        from lit_extract.store.flow_export import export_flow
+
         flow = export_flow(manifest, format, out, flow_manifest)
         if flow is not None:
             print(flow.summary())
@@ -343,7 +372,8 @@ def run_export(args: list[str]) -> None:
                                       names=names, class_annotations=class_annotations)))
 
     parse_one_line(
-        lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False),
+        lambda a: CLI(export, args=a, as_positional=False, prog=f"{PROGRAM} export", exit_on_error=False,
+                      formatter_class=PlainHelpFormatter),
         args, function_flags(export),
     )
 
@@ -365,7 +395,7 @@ def run_compare(args: list[str]) -> None:
     """``compare``: one linear probe per encoder of an output folder, one table (:mod:`lit_extract.evaluate.compare`)."""
     from jsonargparse import CLI
 
-    from lit_extract.evaluate.compare import compare_encoders, format_table
+    from lit_extract.commands.help_format import PlainHelpFormatter
 
     def compare(
         folder: str, out: str = "runs/compare", annotations: str | None = None, probe_config: str | None = None,
@@ -387,6 +417,9 @@ def run_compare(args: list[str]) -> None:
             probe_config: the probe's YAML (default configs/probe.yaml), the same for every encoder.
             model: the probe's --model.objective for every encoder: clip or mil.
         """
+        check_loaded_pair()
+        from lit_extract.evaluate.compare import compare_encoders, format_table
+
         table, paths = compare_encoders(
             folder, out, probe=lambda probe_args: run_probe("probe", probe_args),
             config=probe_config or find_config("probe.yaml"), annotations=annotations, objective=model.objective,
@@ -395,7 +428,8 @@ def run_compare(args: list[str]) -> None:
         print("\n".join(f"wrote {path}" for path in paths))
 
     parse_one_line(
-        lambda a: CLI(compare, args=a, as_positional=True, prog=f"{PROGRAM} compare", exit_on_error=False),
+        lambda a: CLI(compare, args=a, as_positional=True, prog=f"{PROGRAM} compare", exit_on_error=False,
+                      formatter_class=PlainHelpFormatter),
         args, [*function_flags(compare), "--model.objective"],
     )
 
@@ -403,7 +437,7 @@ def run_compare(args: list[str]) -> None:
 # The commands, in the order of a first run. Adding a command = adding an entry here.
 COMMANDS: dict[str, Command] = {
     "demo": Command(
-        "the whole job on 20 synthetic videos, offline, in about a minute on a CPU",
+        "the whole job on 28 synthetic videos, offline, in about a minute on a CPU",
         f"{PROGRAM} demo",
         run_demo,
     ),

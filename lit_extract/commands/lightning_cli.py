@@ -28,6 +28,8 @@ from lit_extract.extract.data import ClipDataModule
 from lit_extract.encoders import encoder_choices
 from lit_extract.errors import LitExtractError, parse_error_line
 from lit_extract.extract.module import FrozenVideoEncoder
+from lit_extract.commands import parser_cache
+from lit_extract.commands.help_format import PlainHelpFormatter
 from lit_extract.commands.preflight import check_predict_inputs
 from lit_extract.evaluate.probe import (
     EmbeddingDataModule,
@@ -43,6 +45,7 @@ from lit_extract.extract.stopping import SignalStop, stopped_line
 from lit_extract.extract.writer import EmbeddingWriter
 
 HELP_ALL = "--help-all"
+FIRST_TITLE = "The options most runs set"
 PLOT_VIDEOS = 3  # test videos in a probe's scores_over_time_test.png by default
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -52,32 +55,51 @@ class ProjectCLI(LightningCLI):
 
     Subclasses name their program (``PROGRAM``), title their option groups (``GROUP_TITLES``, in
     the order help shows them; groups not named there follow) and say which groups the short help
-    shows (``SHORT_HELP``).
+    shows (``SHORT_HELP``), and which options help shows first (``FIRST``).
     """
 
     PROGRAM: ClassVar[str] = "python -m lit_extract"
     GROUP_TITLES: ClassVar[dict[str, str]] = {}
     SHORT_HELP: ClassVar[tuple[str, ...]] = ()
+    FIRST: ClassVar[tuple[str, ...]] = ("config",)
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs["exit_on_error"] = False  # parse errors become one LitExtractError line (parse_arguments)
+        kwargs["formatter_class"] = PlainHelpFormatter  # no docstring markup, no word cut in two
         return super().init_parser(**kwargs)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Sequence[str] | None) -> None:
-        """Print the short or full help and exit 0, or parse; a parse error raises one :class:`LitExtractError` line."""
+        """Print the short or full help and exit 0, or parse; a parse error (also a key of a
+        ``--config`` file that is no option) raises one :class:`LitExtractError` line.
+
+        The short help and the options are recorded for the next invocation
+        (:mod:`lit_extract.commands.parser_cache`), which then answers ``--help`` and a mistyped
+        option without importing torch and Lightning.
+        """
         args = list(args or [])
         command_parser = self._command_parser(parser, args)
         self._tidy_help(command_parser)
-        if HELP_ALL in args or "-h" in args or "--help" in args:
-            groups = None if HELP_ALL in args else (*self.SHORT_HELP, *LIGHTNING_SUBCOMMANDS)
-            print(format_help(command_parser, groups, self.GROUP_TITLES), end="")
-            if groups is not None:
-                print(f"\nEvery option, also Lightning's --trainer.*: {command_parser.prog} {HELP_ALL}")
+        options, groups = [*option_strings(command_parser), HELP_ALL], list(command_parser.groups)
+        short_help = self.short_help(command_parser)
+        parser_cache.save(command_parser.prog.rsplit(" ", 1)[-1], short_help, options, groups)
+        if HELP_ALL in args:
+            print(format_help(command_parser, None, self.GROUP_TITLES, self.FIRST), end="")
             sys.exit(0)
+        if "-h" in args or "--help" in args:
+            print(short_help, end="")
+            sys.exit(0)
+        for path in parser_cache.config_paths(args):
+            parser_cache.check_config_keys(path, options, groups)
         try:
             super().parse_arguments(parser, args)
         except argparse.ArgumentError as exc:
-            raise LitExtractError(parse_error_line(str(exc), option_strings(command_parser))) from None
+            raise LitExtractError(parse_error_line(str(exc), options)) from None
+
+    def short_help(self, command_parser: LightningArgumentParser) -> str:
+        """``--help``: the options most runs set, then the project's option groups (:attr:`SHORT_HELP`)."""
+        groups = (*self.SHORT_HELP, *LIGHTNING_SUBCOMMANDS)
+        return (format_help(command_parser, groups, self.GROUP_TITLES, self.FIRST)
+                + f"\nEvery option, also Lightning's --trainer.*: {command_parser.prog} {HELP_ALL}\n")
 
     def progress_bar(self) -> Callback | None:
         """The progress bar on a terminal (``None``: Lightning's own)."""
@@ -118,11 +140,13 @@ class ProjectCLI(LightningCLI):
 
 
 def format_help(
-    parser: LightningArgumentParser, groups: Sequence[str] | None, titles: dict[str, str]
+    parser: LightningArgumentParser, groups: Sequence[str] | None, titles: dict[str, str], first: Sequence[str] = ()
 ) -> str:
     """``parser``'s help with the option groups ``groups`` only (``None``: all), in ``titles`` order first.
 
-    The general options (``--config``, ``--print_config``, ...) always come first.
+    The options ``first`` (dests, e.g. ``data.index_path``) come first, in a group of their own
+    (:data:`FIRST_TITLE`), and not again in their groups; then the general options
+    (``--print_config``, ...), then the groups.
     """
     keyed = {id(group): key for key, group in parser.groups.items()}
     order = {key: position for position, key in enumerate(titles)}
@@ -132,12 +156,23 @@ def format_help(
         nested = [group for group in nested if keyed[id(group)] in groups]
         general = [group for group in general if not group.title.startswith("Linked")]
     nested.sort(key=lambda group: order.get(keyed[id(group)], len(order)))
-    saved = parser._action_groups
-    parser._action_groups = [*general, *nested]
+    by_dest = {action.dest: action for action in parser._actions}
+    lead = [by_dest[dest] for dest in first if dest in by_dest]
+    saved_groups, saved_members = parser._action_groups, {id(g): list(g._group_actions) for g in parser._action_groups}
+    shown = [*general, *nested]
+    if lead:
+        lead_group = argparse._ArgumentGroup(parser, title=FIRST_TITLE)
+        lead_group._group_actions = lead
+        for group in shown:
+            group._group_actions = [action for action in group._group_actions if action not in lead]
+        shown = [lead_group, *shown]
+    parser._action_groups = shown
     try:
         return parser.format_help()
     finally:
-        parser._action_groups = saved
+        parser._action_groups = saved_groups
+        for group in saved_groups:
+            group._group_actions = saved_members[id(group)]
 
 
 def option_strings(parser: LightningArgumentParser) -> list[str]:
@@ -163,6 +198,8 @@ class ExtractCLI(ProjectCLI):
         "trainer": "Lightning Trainer (--trainer.*)",
     }
     SHORT_HELP = ("data", "model", "writer")
+    FIRST = ("config", "data.index_path", "model.encoder", "model.weights", "writer.output_dir", "data.frames",
+             "data.img_size", "data.batch_size", "data.num_workers", "trainer.devices")
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(EmbeddingWriter, "writer")
@@ -236,6 +273,8 @@ class ProbeCLI(ProjectCLI):
         "trainer": "Lightning Trainer (--trainer.*)",
     }
     SHORT_HELP = ("data", "model")
+    FIRST = ("config", "data.manifest", "data.annotations", "data.target", "trainer.default_root_dir",
+             "trainer.max_epochs", "model.lr")
 
     def __init__(self, args: list[str], run: bool = True) -> None:
         description = ("Probe on clip embeddings (clip labels, or video labels with --model.objective mil); "

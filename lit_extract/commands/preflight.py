@@ -26,6 +26,7 @@ def check_predict_inputs(config: Mapping[str, Any]) -> None:
     ``config`` is the parsed LightningCLI config: ``data``, ``writer`` and ``model`` hold the init
     arguments of ClipDataModule, EmbeddingWriter and FrozenVideoEncoder. Nothing is written.
     """
+    from lit_extract.encoders import weights_advice
     from lit_extract.extract.data import ClipDataModule
     from lit_extract.extract.module import encoder_list, weights_per_encoder
     from lit_extract.extract.writer import EmbeddingWriter
@@ -40,12 +41,11 @@ def check_predict_inputs(config: Mapping[str, Any]) -> None:
     check_writable_folder(Path(writer.get("output_dir", "processed")).expanduser(), "--writer.output_dir")
     model = as_dict(config["model"])
     names = encoder_list(model.get("encoder", "swin3d_t"))
-    for name, weights in weights_per_encoder(names, model.get("weights", "DEFAULT")).items():
+    weights_by_name = weights_per_encoder(names, model.get("weights", "DEFAULT"))
+    for name, weights in weights_by_name.items():
         if weights.strip().lower() not in ("default", "none") and not Path(weights).expanduser().is_file():
-            raise LitExtractError(
-                f"{weights}: weights file of {name} not found; pass --model.weights DEFAULT, none, "
-                "or the path of a .pth state dict"
-            )
+            raise LitExtractError(weights_advice(name, f"{weights}: weights file of {name} not found",
+                                                 "/path/to/an/existing/file", weights_by_name))
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ The lowest stage: it knows files and frames, nothing of indexes, encoders or out
 
 - :mod:`~lit_extract.decode.video`: the clip semantics (which frame ids a row samples), the
   OpenCV and PyAV readers that decode each video once, in order, and the decode log.
+- :mod:`~lit_extract.decode.opencv_capture`: OpenCV captures without OpenCV's and FFmpeg's own log lines.
 - :mod:`~lit_extract.decode.sound`: each row's window of the video's sound track, resampled
   (audio encoders), and the frames' times it is aligned with.
 - :mod:`~lit_extract.decode.image_folder`: videos stored as folders of numbered images.

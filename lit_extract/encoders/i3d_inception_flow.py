@@ -30,9 +30,8 @@ from torch import nn
 from torch.hub import load_state_dict_from_url
 
 from lit_extract.encoders.i3d_inception import InceptionI3D, load_i3d_inception
-from lit_extract.encoders.spec import ClipLimits, FlowEncoderSpec, weights_choice
+from lit_extract.encoders.spec import ClipLimits, FlowEncoderSpec, WeightsUnavailable, weights_choice
 from lit_extract.encoders.weights import read_state_dict
-from lit_extract.errors import LitExtractError
 
 NAME = "i3d_inception_flow"
 EMBEDDING_DIM = 1024
@@ -60,9 +59,9 @@ def download_default() -> dict[str, torch.Tensor]:
     try:
         return load_state_dict_from_url(DEFAULT_URL, map_location="cpu", weights_only=True)
     except OSError as exc:  # URLError, timeouts, a read-only cache
-        raise LitExtractError(
+        raise WeightsUnavailable(
             f"could not download {NAME} weights from {DEFAULT_URL} ({exc}); offline, download that file "
-            f"(or hassony2's model/model_flow.pth) elsewhere and pass --model.weights /path/to/flow_imagenet.pt"
+            "(or hassony2's model/model_flow.pth) elsewhere", "/path/to/flow_imagenet.pt"
         ) from exc
 
 

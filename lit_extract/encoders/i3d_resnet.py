@@ -43,9 +43,8 @@ import torch
 from torch import nn
 
 from lit_extract.encoders.i3d_weights import with_batch_counters, without_head
-from lit_extract.encoders.spec import ClipLimits, EncoderSpec, weights_choice
+from lit_extract.encoders.spec import ClipLimits, EncoderSpec, WeightsUnavailable, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
-from lit_extract.errors import LitExtractError
 
 NAME = "i3d_r50"
 EMBEDDING_DIM = 2048
@@ -57,7 +56,7 @@ DEFAULT_WEIGHTS_HELP = (
     f"encoder {NAME} has no downloadable DEFAULT weights: fetch "
     "https://dl.fbaipublicfiles.com/video-nonlocal/i3d_baseline_32x2_IN_pretrain_400k.pkl, convert it with "
     "Tushar-N/pytorch-resnet3d's `python -m utils.convert_weights i3d_baseline_32x2_IN_pretrain_400k.pkl "
-    "i3d_r50_kinetics.pth` (see its Readme) and pass --model.weights /path/to/i3d_r50_kinetics.pth"
+    "i3d_r50_kinetics.pth` (see its Readme)"
 )
 # (bottlenecks, width, spatial stride of the first block, temporal kernel 3 (1) or 1 (0) per block)
 STAGES = (
@@ -141,7 +140,7 @@ def build(weights: str) -> tuple[nn.Module, int]:
     converted Kinetics weights come from (they cannot be downloaded as one file)."""
     choice = weights_choice(weights)
     if choice == "default":
-        raise LitExtractError(DEFAULT_WEIGHTS_HELP)
+        raise WeightsUnavailable(DEFAULT_WEIGHTS_HELP, "/path/to/i3d_r50_kinetics.pth")
     model = I3DResNet50()
     if choice == "path":
         load_i3d_r50(model, Path(weights))
@@ -155,5 +154,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
         build=build,
+        weights="a converted local file (i3d_r50_kinetics.pth, docs/encoders.md says how to make it) or none "
+        "(random init)",
     )
 }

@@ -94,7 +94,9 @@ class EncoderSpec:
         build: ``weights -> (module, D)``; ``module(x)`` maps float32 (B, 3, T, H, W) clips,
             normalised with mean/std, to float32 (B, D) embeddings. ``weights`` is ``DEFAULT``
             (the family's pretrained weights), ``none`` (random init; both case-insensitive) or a
-            local file path. Failures raise :class:`LitExtractError` in one line.
+            local file path. Failures raise :class:`LitExtractError` in one line; weights it can't
+            get (a failed download, no ``DEFAULT``) raise :class:`WeightsUnavailable`.
+        weights: what ``--model.weights`` takes for this encoder, as messages name it.
     """
 
     name: str
@@ -102,6 +104,20 @@ class EncoderSpec:
     mean: RGB
     std: RGB
     build: Builder
+    weights: str = "DEFAULT (its pretrained weights, downloaded once), none (random init) or a local state dict file"
+
+
+class WeightsUnavailable(LitExtractError):
+    """An encoder's weights can't be had as asked (a download failed, it has no ``DEFAULT``).
+
+    ``reason`` says what happened, ``value`` what to pass instead (``/path/to/rgb_imagenet.pt``);
+    the message is for one encoder (``...; pass --model.weights <value>``): a caller that builds
+    several renders the list or mapping form instead (:func:`lit_extract.encoders.weights_advice`).
+    """
+
+    def __init__(self, reason: str, value: str) -> None:
+        super().__init__(f"{reason}; pass --model.weights {value}")
+        self.reason, self.value = reason, value
 
 
 @dataclass(frozen=True)
@@ -156,11 +172,13 @@ class AudioEncoderSpec:
             ``none`` or a local file path as for every encoder; ``postprocess`` is the encoder's
             optional output transform (VGGish: the AudioSet PCA parameters, ``DEFAULT`` or a
             path), None for raw embeddings. Failures raise :class:`LitExtractError` in one line.
+        weights: what ``--model.weights`` takes for this encoder, as messages name it.
     """
 
     name: str
     sound: SoundInput
     build: AudioBuilder
+    weights: str = "DEFAULT (its pretrained weights, downloaded once), none (random init) or a local state dict file"
 
 
 @dataclass(frozen=True)

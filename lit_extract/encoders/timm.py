@@ -47,7 +47,7 @@ from torch import nn
 
 from lit_extract.encoders.extras import require
 from lit_extract.encoders.memory_format import RankwiseMemoryFormat
-from lit_extract.encoders.spec import ClipLimits, EncoderSpec, weights_choice
+from lit_extract.encoders.spec import ClipLimits, EncoderSpec, WeightsUnavailable, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
 from lit_extract.errors import LitExtractError
 
@@ -101,7 +101,8 @@ def spec(model: str) -> EncoderSpec:
         min_frames=1, min_img_size=int(min_size), fixed_img_size=int(height) if cfg.get("fixed_input_size") else None
     )
     build = partial(_build, model, name, keeps_head(int(cfg.get("num_classes", 0))), cfg)
-    return EncoderSpec(name, limits, mean, std, build)  # type: ignore[arg-type]  # three channels, checked
+    weights = "DEFAULT (timm's pretrained weights, downloaded once), none (random init) or a local weights file"
+    return EncoderSpec(name, limits, mean, std, build, weights)  # type: ignore[arg-type]  # three channels, checked
 
 
 def _pretrained_cfg(timm: ModuleType, model: str, name: str) -> dict[str, Any]:
@@ -137,9 +138,9 @@ def _download(timm: ModuleType, model: str, name: str, cfg: dict[str, Any], head
         return timm.create_model(model, pretrained=True, **head)
     except Exception as exc:  # noqa: BLE001  # offline: hub/HTTP errors of several libraries
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise LitExtractError(
+        raise WeightsUnavailable(
             f"could not download the weights of encoder {name} ({reason}); offline, fetch {_source(cfg)} "
-            f"elsewhere and pass --model.weights /path/to/that/file"
+            "elsewhere", "/path/to/that/file"
         ) from exc
 
 

@@ -44,9 +44,10 @@ from pathlib import Path
 from torch import nn
 from torchvision.models import WeightsEnum, video
 
-from lit_extract.encoders.spec import RGB, ClipLimits, EncoderSpec
+from lit_extract.encoders.spec import RGB, ClipLimits, EncoderSpec, WeightsUnavailable
 from lit_extract.encoders.weights import load_exact, read_state_dict
-from lit_extract.errors import LitExtractError
+
+WEIGHTS = "DEFAULT (torchvision's Kinetics-400 weights, downloaded once), none (random init) or a local .pth state dict"
 
 HeadlessBuilder = Callable[[str], tuple[nn.Module, int]]
 
@@ -66,7 +67,7 @@ def register_encoder(
     def register(builder: HeadlessBuilder) -> HeadlessBuilder:
         mean, std = _normalization(weights_enum)
         limits = ClipLimits(min_frames=min_frames, min_img_size=min_img_size, fixed_clip=fixed_clip)
-        ENCODERS[builder.__name__] = EncoderSpec(builder.__name__, limits, mean, std, builder)
+        ENCODERS[builder.__name__] = EncoderSpec(builder.__name__, limits, mean, std, builder, WEIGHTS)
         return builder
 
     return register
@@ -112,9 +113,9 @@ def _download(factory: Callable[..., nn.Module], weights_enum: type[WeightsEnum]
     try:
         return factory(weights=pretrained)
     except OSError as exc:  # URLError, timeouts, a read-only cache
-        raise LitExtractError(
+        raise WeightsUnavailable(
             f"could not download {factory.__name__} weights from {pretrained.url} ({exc}); "
-            f"offline, download that file elsewhere and pass --model.weights /path/to/it.pth"
+            "offline, download that file elsewhere", "/path/to/it.pth"
         ) from exc
 
 

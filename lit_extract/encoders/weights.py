@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lit_extract.encoders.spec import WeightsUnavailable
 from lit_extract.errors import LitExtractError, first_few
 
 WRAPPER_KEYS = ("state_dict", "model")  # checkpoints that nest the state dict under one of these
@@ -20,9 +21,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         LitExtractError: the file is missing, unreadable, or holds no state dict.
     """
     if not path.is_file():
-        raise LitExtractError(
-            f"{path}: weights file not found; pass --model.weights DEFAULT, none, or the path of a .pth state dict"
-        )
+        raise WeightsUnavailable(f"{path}: weights file not found", "/path/to/an/existing/file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

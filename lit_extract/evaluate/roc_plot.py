@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_roc
 
+from lit_extract.store.figure_titles import fit_titles
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -46,5 +48,7 @@ def roc_figure(title: str, panels: Mapping[str, Sequence[Curve]]):  # -> matplot
         axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01), title=panel_title)
         axes.legend(loc="lower right", fontsize="small")
     figure.suptitle(title)
+    figure.tight_layout()
+    fit_titles(figure)  # a long title (many encoders) wraps instead of running past the edges
     figure.tight_layout()
     return figure

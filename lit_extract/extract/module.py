@@ -35,8 +35,8 @@ from torch import nn
 from lit_extract.decode.buffers import release_batch
 from lit_extract.decode.device_transform import clips_from_native
 from lit_extract.encoders import (
-    SoundInput, build_audio_encoder, build_encoder, check_clip, default_normalization, is_audio_encoder,
-    is_flow_encoder,
+    SoundInput, WeightsUnavailable, build_audio_encoder, build_encoder, check_clip, default_normalization,
+    is_audio_encoder, is_flow_encoder, weights_advice,
 )
 from lit_extract.encoders.optical_flow import DEFAULT_UPDATES, FLOW_MODELS
 from lit_extract.extract.flow_stream import FLOW_FLIPS, FlowFlip, FlowMember, build_flow_stream
@@ -214,12 +214,17 @@ class FrozenVideoEncoder(pl.LightningModule):
         if self.flow_names:
             check_flow_settings(flow, flow_updates, flow_flip)
         # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
-        self.members = nn.ModuleList(
-            SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
-            else FlowMember(name, weights_by_name[name], frames, img_size, flow_quantize) if name in self.flow_names
-            else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std, channels_last, compile)
-            for name in names
-        )
+        self.members = nn.ModuleList()
+        for name in names:
+            try:
+                member = (SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
+                          else FlowMember(name, weights_by_name[name], frames, img_size, flow_quantize)
+                          if name in self.flow_names
+                          else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std,
+                                                 channels_last, compile))
+            except WeightsUnavailable as exc:  # what to pass, in the form that fits one or several encoders
+                raise LitExtractError(weights_advice(name, exc.reason, exc.value, weights_by_name)) from None
+            self.members.append(member)
         # The flow model, built once for every flow encoder (None without one).
         self.flow_stream = build_flow_stream(flow, flow_weights, flow_updates, flow_flip) if self.flow_names else None
         self._position = {name: position for position, name in enumerate(names)}

@@ -57,7 +57,7 @@ from numpy.lib.format import open_memmap
 
 import lit_extract
 from lit_extract.store import layout
-from lit_extract.store.disk_faults import disk_faults
+from lit_extract.store.disk_faults import disk_faults, size_text
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.store.folder_lock import FolderLock
 from lit_extract.decode.lost_frames import LostFramesRecord, read_lost_frames, record_path
@@ -624,7 +624,7 @@ def check_free_space(directory: Path, shapes: list[tuple[int, int]]) -> None:
     free = shutil.disk_usage(directory).free
     if needed > free:
         raise LitExtractError(
-            f"{directory}: needs {needed / 1e9:.2f} GB for the outputs, {free / 1e9:.2f} GB free; "
+            f"{directory}: needs {size_text(needed)} for the outputs, {size_text(free)} free; "
             "free some space or choose another --writer.output_dir"
         )
 

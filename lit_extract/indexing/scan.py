@@ -264,9 +264,11 @@ def probe_video(path: Path, *, exact_frames: bool = False, image_fps: float = 30
     """
     import cv2  # imported here: loading and validating an index does not need OpenCV
 
+    from lit_extract.decode.opencv_capture import open_capture
+
     if path.is_dir():
         return probe_image_folder(path, exact_frames=exact_frames, fps=image_fps)
-    capture = cv2.VideoCapture(str(path))
+    capture = open_capture(str(path))
     try:
         if not capture.isOpened():
             raise UnreadableVideoError("cannot open (not a video, truncated, or a codec OpenCV lacks)")
@@ -313,10 +315,10 @@ def decode_all_frames(path: Path) -> DecodeLog:
         for _ in iter_frames_pyav(str(path), set(), READ_TO_THE_END, None, log=decoded, skip_unsampled=False):
             pass  # no frame is wanted: the log is the result
     except LitExtractError:  # no PyAV installed
-        import cv2
+        from lit_extract.decode.opencv_capture import open_capture
 
         decoded = DecodeLog()
-        capture = cv2.VideoCapture(str(path))
+        capture = open_capture(str(path))
         try:
             while capture.grab():
                 decoded.frame(decoded.end)

@@ -9,6 +9,7 @@ lost frames (:mod:`lit_extract.decode`), never the models.
 - :mod:`~lit_extract.store.disk_faults`: a full or read-only disk as one line that says what to do.
 - :mod:`~lit_extract.store.file_stem`: file-safe stems of encoder names.
 - :mod:`~lit_extract.store.writable_folder`: whether an output folder can be written.
+- :mod:`~lit_extract.store.figure_titles`: figure titles wrapped to fit their figure.
 - :mod:`~lit_extract.store.export`: per-video feature files, lists and ground truth for VAD methods.
 - :mod:`~lit_extract.store.flow_export`: a flow encoder's files (XDVioDet's flow lists) and two-stream files.
 - :mod:`~lit_extract.store.method_constants`: the numbers the VAD methods hard-code (file, lines, commit).

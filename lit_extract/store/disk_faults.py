@@ -29,11 +29,18 @@ class DiskFault(LitExtractError):
     """The output folder's file system refused a write (full, quota, read-only)."""
 
 
+def size_text(n_bytes: float) -> str:
+    """``n_bytes`` in the unit that shows its size: ``3.21 GB``, ``4.70 MB``, ``812.3 kB``, ``920 bytes``."""
+    for unit, scale, decimals in (("GB", 1e9, 2), ("MB", 1e6, 2), ("kB", 1e3, 1)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.{decimals}f} {unit}"
+    return f"{int(n_bytes):,} bytes"
+
+
 def fault_line(directory: Path, exc: OSError, bytes_needed: int) -> str:
     """``<folder>: <what happened>; rows marked done are kept: free about X GB there (...) and run the same command``."""
     what = FAULTS[exc.errno]
-    size = f"{bytes_needed / 1e9:.2f} GB" if bytes_needed >= 1e9 else f"{bytes_needed / 1e6:.2f} MB"
-    need = f"about {size} ({bytes_needed:,} bytes) for the rows not done yet"
+    need = f"about {size_text(bytes_needed)} ({bytes_needed:,} bytes) for the rows not done yet"
     if exc.errno == errno.EROFS:
         todo = f"remount it writable or choose another --writer.output_dir ({need})"
     else:

@@ -568,6 +568,10 @@ def summary(result: ExportResult) -> str:
     if result.ground_truth is not None:
         lines.append(f"{result.ground_truth}: {result.ground_truth_frames} frame labels "
                      f"({result.snippet_frames} per snippet), in test list order")
+    else:
+        lines.append("note: no frame-level ground truth written (no --annotations): the methods' test AUC needs it; "
+                     "pass UCF-Crime's Temporal_Anomaly_Annotation_for_Testing_Videos.txt, XD-Violence's "
+                     "annotations.txt or ShanghaiTech's test_frame_mask folder to write gt-ucf.npy, gt_xd.npy or gt-sh.npy")
     if "gt_segment" in result.paths:
         lines.append(f"{result.paths['gt_segment']}, {result.paths['gt_label']}: VadCLIP's anomalous ranges and "
                      f"their classes per test video, for its detection mAP")

@@ -33,6 +33,7 @@ import pandas as pd
 
 from lit_extract.atomic import save_figure_atomic, write_json_atomic  # noqa: F401  (callers import write_json_atomic from here)
 from lit_extract.errors import LitExtractError
+from lit_extract.store.figure_titles import fit_titles
 from lit_extract.store.file_stem import file_stem
 from lit_extract.indexing.index import file_sha256, load_index
 
@@ -332,10 +333,20 @@ def format_report(report: InspectReport) -> str:
         body += "\n\nframes lost in damaged videos (could not be decoded; a clip that needs one repeats the frame before it, status 1):\n"
         body += "\n".join(lost)
     verdict = (
-        "OK: every row done, written and finite"
+        f"OK: every row done, written and finite; {status_line(report)}"
         if report.ok else "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems)
     )
     return f"{header}\n\n{body}\n\n{verdict}"
+
+
+def status_line(report: InspectReport) -> str:
+    """How many rows, over all splits, hold frames repeated for lost ones (status 1) and zeros for an
+    unreadable video (status 2): ``status 1 (frames lost, repeated): 3 rows, status 2 (...): 0 rows``."""
+    repeated = sum(split.status_counts.get(STATUS_NAMES[1], 0) for split in report.splits)
+    unreadable = sum(split.status_counts.get(STATUS_NAMES[2], 0) for split in report.splits)
+    line = (f"status 1 (frames lost, repeated): {repeated} row{'s' * (repeated != 1)}, "
+            f"status 2 (unreadable video, clip of zeros): {unreadable} row{'s' * (unreadable != 1)}")
+    return line + (" (docs/outputs.md#status)" if repeated or unreadable else "")
 
 
 def lost_frame_lines(manifest: dict[str, Any], per_video: int = 20) -> list[str]:
@@ -420,6 +431,7 @@ def plot_embeddings(path: str | Path, out_png: str | Path, *, sample: int = 5000
     axes.set_xlabel(f"PC1 ({explained[0]:.1%} of variance)")
     axes.set_ylabel(f"PC2 ({explained[1]:.1%} of variance)")
     axes.legend(markerscale=3)
+    fit_titles(figure)  # the title names the encoder and the splits: wrapped, not cut off at the edges
     try:
         out_png.parent.mkdir(parents=True, exist_ok=True)
         save_figure_atomic(figure, out_png, dpi=120)

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import clip_rows, write_index
 from lit_extract.commands.cli import main
+from lit_extract.errors import LitExtractError
 
 GOOD_VIDEO_FRAMES = 64
 
@@ -221,8 +222,23 @@ def test_not_enough_disk_space_is_refused_before_writing(tmp_path, capfd, good_r
     monkeypatch.setattr(writer.shutil, "disk_usage", lambda path: usage._replace(free=1000))
     index = write_index(tmp_path / "index.csv", good_rows)
     out = tmp_path / "out"
-    expect_error(capfd, index, out, "GB for the outputs", "free some space")
+    expect_error(capfd, index, out, "for the outputs, 1.0 kB free", "free some space")
     assert not list(out.glob("*.npy"))
+
+
+def test_the_free_space_check_states_small_sizes_in_bytes_or_kb_not_as_zero_gb(tmp_path, monkeypatch):
+    import shutil
+
+    from lit_extract.extract import writer
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(writer.shutil, "disk_usage", lambda path: usage._replace(free=900))
+    rows, dim = 3, 512  # float16 rows, 3 bytes of labels/status/done per row, a 128-byte .npy header per file
+    needed = rows * (dim * 2 + 3) + 4 * 128
+    with pytest.raises(LitExtractError) as error:
+        writer.check_free_space(tmp_path, [(rows, dim)])
+    assert str(error.value).startswith(f"{tmp_path}: needs {needed / 1000:.1f} kB for the outputs, 900 bytes free; ")
+    assert "0.00 GB" not in str(error.value)
 
 
 def test_error_in_one_ddp_rank_fails_the_whole_run_and_names_the_video(tmp_path, make_video):

@@ -142,6 +142,14 @@ def test_annotation_lines_of_videos_outside_the_test_split_are_ignored_with_one_
     assert notes == ["note: 2 annotation line(s) name videos not in the test split; ignored"]
 
 
+def test_export_without_annotations_says_it_writes_no_ground_truth_and_how_to_get_it(run, tmp_path, capsys):
+    export(run, tmp_path / "features")
+    notes = [line for line in capsys.readouterr().out.splitlines() if "ground truth" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: no frame-level ground truth written (no --annotations)")
+    assert "Temporal_Anomaly_Annotation_for_Testing_Videos.txt" in notes[0] and "gt-ucf.npy" in notes[0]
+    assert not list((tmp_path / "features").glob("gt*.npy"))
+
+
 def test_summary_names_the_anomalous_normal_split_point(run, tmp_path, capsys):
     export(run, tmp_path / "features")
     out = capsys.readouterr().out

@@ -213,3 +213,23 @@ def test_cli_inspect_prints_the_lost_frame_ranges_of_damaged_videos(tmp_path, ca
     out = capsys.readouterr().out.splitlines()
     assert "  train /videos/a.mp4: frames 147, 160-191" in out
     assert "  train /videos/b.mp4: frames 3-4" in out
+
+
+def test_cli_inspect_ok_line_counts_the_rows_of_status_1_and_2(tmp_path, capsys):
+    # complete_splits: train statuses ok, ok, repeated, unreadable; val ok, ok. Five rows of
+    # unreadable zeros more in a test split: 1 row of status 1 and 6 of status 2 in all.
+    splits = complete_splits()
+    splits["test"] = {"embeddings": np.zeros((5, 2)), "labels": [1] * 5, "status": [2] * 5, "done": [1] * 5}
+    splits["test"]["embeddings"][:, 0] = 0.5  # the embedding of a clip of zeros (not zero itself)
+    assert run_cli([str(write_output(tmp_path, splits))]) == 0
+    ok = [line for line in capsys.readouterr().out.splitlines() if line.startswith("OK:")]
+    assert ok == ["OK: every row done, written and finite; status 1 (frames lost, repeated): 1 row, "
+                  "status 2 (unreadable video, clip of zeros): 6 rows (docs/outputs.md#status)"]
+
+
+def test_cli_inspect_ok_line_says_zero_rows_of_status_1_and_2_when_every_frame_decoded(tmp_path, capsys):
+    splits = complete_splits()
+    splits["train"]["status"] = [0, 0, 0, 0]
+    assert run_cli([str(write_output(tmp_path, splits))]) == 0
+    assert ("OK: every row done, written and finite; status 1 (frames lost, repeated): 0 rows, "
+            "status 2 (unreadable video, clip of zeros): 0 rows") in capsys.readouterr().out.splitlines()
