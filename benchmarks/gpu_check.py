@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_check.py                     # one NVIDIA GPU, ~16 cores; under 8 minutes
     python benchmarks/gpu_check.py --clips 300 --workers 2 --videos 2 --frames 600 --compile-modes off \\
-        --batch-sizes 4 --seconds 2 --encoder r3d_18 --img-size 32   # a smoke run on a CPU (checks the script)
+        --batch-sizes 4 --seconds 2 --encoder r3d_18 --img-size 32 --flow none   # a smoke run on a CPU
 
 It writes UCF-Crime-like videos (320x240, 30 fps, H.264 with B-frames, x264's default keyframe
 interval; ``--videos`` distinct ones, written in parallel, then named as often as needed through
@@ -14,6 +14,9 @@ symlinks to reach ``--clips`` clips of the 32/16 index) and prints one table:
   batch released as ``predict`` releases it;
 - encoder only: swin3d_t (random init: the same speed), T=8, 224, bf16-mixed, channels_last,
   ``torch.compile`` off and on, batch 16 and 64, on a synthetic batch already on the GPU;
+- two streams, encoder only: Inception I3D RGB alone, and RGB + flow (``i3d_inception_flow`` on
+  ``--flow``'s RAFT, 20 updates, on the batch's frame pairs), T=16, 224, bf16, batch
+  ``--flow-batch``, random init (``--flow none`` skips it): snippets/s;
 - end to end: ``predict`` (Trainer + FrozenVideoEncoder + ClipDataModule + EmbeddingWriter) with the
   best encoder setting found and the device transform with the faster decoder, GPU utilisation
   sampled by nvidia-smi.
@@ -103,6 +106,21 @@ def encoder_only(args, batch_size: int, compiled: bool) -> float:
     return extract.predict_step_rate(model, batch, torch.autocast(device(), dtype=torch.bfloat16), args.seconds)
 
 
+def two_stream_only(args) -> tuple[float, float]:
+    """Snippets/s of Inception I3D RGB alone and of RGB + flow (RAFT ``args.flow``, 20 updates), T=16,
+    224 px, bf16, batch ``args.flow_batch``, on synthetic batches already on the GPU."""
+    shape = (args.flow_batch, 3, 16, 224, 224)
+    clips = torch.randint(0, 256, shape, dtype=torch.uint8, device=device())
+    with_next = torch.randint(0, 256, (*shape[:2], 17, *shape[3:]), dtype=torch.uint8, device=device())
+    autocast = torch.autocast(device(), dtype=torch.bfloat16)
+    rgb = FrozenVideoEncoder("i3d_inception", weights="none", frames=16, img_size=224).to(device())
+    rgb_rate = extract.predict_step_rate(rgb, {"clips": clips}, autocast, args.seconds)
+    del rgb
+    both = FrozenVideoEncoder(["i3d_inception", "i3d_inception_flow"], weights="none", frames=16, img_size=224,
+                              flow=args.flow, flow_weights="none").to(device())
+    return rgb_rate, extract.predict_step_rate(both, {"clips": with_next}, autocast, args.seconds)
+
+
 class GpuSampler:
     """nvidia-smi's utilization.gpu every 200 ms while the end-to-end run goes (nothing without nvidia-smi)."""
 
@@ -173,6 +191,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each encoder-only timing")
     parser.add_argument("--encoder", default="swin3d_t")
     parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--flow", default="raft_large", help="RAFT of the two-stream row (none: skip it)")
+    parser.add_argument("--flow-batch", type=int, default=4)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_gpu_check")
     args = parser.parse_args()
     began = time.perf_counter()
@@ -200,6 +220,11 @@ def main() -> None:
             record(f"encoder only, {args.encoder} bf16 channels_last, compile {'on' if compiled else 'off'}, "
                    f"batch {batch_size}", rate)
             best = max(best, (rate, batch_size, compiled))
+    if args.flow != "none":
+        rgb_rate, both_rate = two_stream_only(args)
+        record("encoder only, i3d_inception bf16, T=16, 224, batch " + str(args.flow_batch), rgb_rate, "snippets/s")
+        record(f"encoder only, i3d_inception + i3d_inception_flow ({args.flow}, 20 updates)", both_rate,
+               f"snippets/s, {both_rate / rgb_rate:.0%} of RGB alone")
     _, batch_size, compiled = best
     e2e, utilisation = end_to_end(args, index, batch_size, compiled, decoder)
     record(f"end to end predict, device transform, decoder {decoder}, batch {batch_size}, "

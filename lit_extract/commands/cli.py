@@ -328,6 +328,7 @@ def run_export(args: list[str]) -> None:
         dataset: str | None = None,
         names: str | None = None,
         class_annotations: str | None = None,
+        flow_manifest: str | None = None,
     ) -> None:
         """Export a finished extraction for weakly-supervised anomaly detection (RTFM, MGFN, UR-DMU, VadCLIP, XDVioDet, Sultani).
 
@@ -341,7 +342,10 @@ def run_export(args: list[str]) -> None:
             manifest: the run's manifest_<encoder>.json.
             format: rtfm ((snippets, crops, D) float32 per video; the default), segments32 ((32, D)
                 float32, L2-normalized segments as in the UCF-Crime paper's code) or per-crop
-                ((snippets, D) float32 per crop file, with VadCLIP's train.csv/test.csv).
+                ((snippets, D) float32 per crop file, with VadCLIP's train.csv/test.csv; a flow
+                encoder's manifest: XDVioDet's flow files, flow.list and flow_test.list) or
+                two-stream (from the RGB manifest of a pass with a flow encoder: {video stem}.npy,
+                (snippets, D_rgb + D_flow) float32, RGB then flow, every row).
             out: output folder (with --names: the method's folder, where its scripts run).
             annotations: the test videos' frame truth: UCF-Crime's
                 Temporal_Anomaly_Annotation_for_Testing_Videos.txt (writes gt-ucf.npy), XD-Violence's
@@ -354,9 +358,16 @@ def run_export(args: list[str]) -> None:
             class_annotations: XD-Violence's annotations_multiclasses.txt (VadCLIP's list/): writes
                 VadCLIP's gt_segment.npy and gt_label.npy (per-crop; for UCF-Crime --annotations
                 already holds the classes).
+            flow_manifest: with --format two-stream, the flow encoder's manifest (default: the
+                one beside --manifest).
         """
         from lit_extract.store.export import export_features, summary
+        from lit_extract.store.flow_export import export_flow
 
+        flow = export_flow(manifest, format, out, flow_manifest)
+        if flow is not None:
+            print(flow.summary())
+            return
         print(summary(export_features(manifest, format=format, out=out, annotations=annotations, dataset=dataset,
                                       names=names, class_annotations=class_annotations)))
 

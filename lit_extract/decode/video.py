@@ -69,6 +69,16 @@ def sample_frame_ids(start: int, end: int, frames: int) -> np.ndarray:
     return start + np.linspace(0, n - 1, frames).round().astype(np.int64)
 
 
+def next_frame_ids(frame_ids: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
+    """int64 (n,): the frame a flow clip adds after each clip's T sampled frames ``frame_ids``
+    (int64 (n, T)) of a video of ``n_frames`` (int64 (n,)) frames: one sampling step after the
+    last (the clip's last step ``ids[T-1] - ids[T-2]``, at least 1; 1 when T = 1), the video's
+    last frame where the video ends first -- the clip's own last frame when it ends the video."""
+    last = frame_ids[:, -1]
+    step = np.maximum(1, last - frame_ids[:, -2]) if frame_ids.shape[1] > 1 else np.ones_like(last)
+    return np.minimum(last + step, np.asarray(n_frames, np.int64) - 1)
+
+
 def to_model_frame(bgr: np.ndarray, img_size: int) -> np.ndarray:
     """One decoded BGR frame (H, W, 3) uint8 -> RGB (img_size, img_size, 3) uint8, bilinear (the notebook's order)."""
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

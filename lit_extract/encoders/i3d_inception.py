@@ -136,24 +136,25 @@ INCEPTION_WIDTHS = {
 
 
 class InceptionI3D(nn.Module):
-    """Inception-v1 I3D without its logits: float32 (B, 3, T, H, W), T >= 9, H = W >= 193, pixels in
-    [-1, 1] -> float32 (B, 1024), the mean of the (2, 7, 7) average pool of ``Mixed_5c``."""
+    """Inception-v1 I3D without its logits: float32 (B, C, T, H, W), T >= 9, H = W >= 193, values in
+    [-1, 1] -> float32 (B, 1024), the mean of the (2, 7, 7) average pool of ``Mixed_5c``. C =
+    ``in_channels``: 3 (RGB pixels) or 2 (the flow stream's (x, y), :mod:`~lit_extract.encoders.i3d_inception_flow`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 3) -> None:
         super().__init__()
         blocks: dict[str, nn.Module] = {
-            "Conv3d_1a_7x7": Unit3D(3, 64, (7, 7, 7), (2, 2, 2)),
+            "Conv3d_1a_7x7": Unit3D(in_channels, 64, (7, 7, 7), (2, 2, 2)),
             "MaxPool3d_2a_3x3": MaxPoolSame((1, 3, 3), (1, 2, 2)),
             "Conv3d_2b_1x1": Unit3D(64, 64),
             "Conv3d_2c_3x3": Unit3D(64, 192, (3, 3, 3)),
             "MaxPool3d_3a_3x3": MaxPoolSame((1, 3, 3), (1, 2, 2)),
         }
-        for name, (in_channels, widths) in INCEPTION_WIDTHS.items():
+        for name, (block_in, widths) in INCEPTION_WIDTHS.items():
             if name == "Mixed_4b":
                 blocks["MaxPool3d_4a_3x3"] = MaxPoolSame((3, 3, 3), (2, 2, 2))
             if name == "Mixed_5b":
                 blocks["MaxPool3d_5a_2x2"] = MaxPoolSame((2, 2, 2), (2, 2, 2))
-            blocks[name] = InceptionModule(in_channels, widths)
+            blocks[name] = InceptionModule(block_in, widths)
         for name, block in blocks.items():
             self.add_module(name, block)
         self.avg_pool = nn.AvgPool3d((2, 7, 7), stride=1)
@@ -174,18 +175,24 @@ def hassony2_to_piergiaj(key: str) -> str:
     return key.replace(".batch3d.", ".bn.")
 
 
-def piergiaj_layout(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
-    """``state`` in piergiaj's names, head dropped; the layout is told by the first conv's key."""
+def piergiaj_layout(
+    state: dict[str, torch.Tensor], path: Path, name: str = NAME, expected_file: str = EXPECTED_FILE
+) -> dict[str, torch.Tensor]:
+    """``state`` in piergiaj's names, head dropped; the layout is told by the first conv's key.
+    ``name`` and ``expected_file`` (the encoder, what to pass instead) are for error messages."""
     if "conv3d_1a_7x7.conv3d.weight" in state:  # hassony2
-        state = without_head(state, "conv3d_0c_1x1", EMBEDDING_DIM, path, NAME, EXPECTED_FILE)
+        state = without_head(state, "conv3d_0c_1x1", EMBEDDING_DIM, path, name, expected_file)
         return {hassony2_to_piergiaj(key): value for key, value in state.items()}
-    return without_head(state, "logits", EMBEDDING_DIM, path, NAME, EXPECTED_FILE)
+    return without_head(state, "logits", EMBEDDING_DIM, path, name, expected_file)
 
 
-def load_i3d_inception(model: InceptionI3D, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Load ``state`` (piergiaj's or hassony2's layout, logits optional) into ``model``."""
-    state = piergiaj_layout(strip_prefix(state, "module."), path)
-    load_exact(model, with_batch_counters(state, model), path, NAME, EXPECTED_FILE)
+def load_i3d_inception(
+    model: InceptionI3D, state: dict[str, torch.Tensor], path: Path, name: str = NAME, expected_file: str = EXPECTED_FILE
+) -> None:
+    """Load ``state`` (piergiaj's or hassony2's layout, logits optional) into ``model`` (encoder
+    ``name``; ``expected_file`` says in errors what to pass instead)."""
+    state = piergiaj_layout(strip_prefix(state, "module."), path, name, expected_file)
+    load_exact(model, with_batch_counters(state, model), path, name, expected_file)
 
 
 def download_default() -> dict[str, torch.Tensor]:

@@ -1,7 +1,9 @@
 """The one contract every encoder family fulfils: a spec per encoder name.
 
-Two kinds of encoders: video encoders take clips of frames (:class:`EncoderSpec`), audio encoders
-take windows of sound (:class:`AudioEncoderSpec`: the sound they take is a :class:`SoundInput`).
+Three kinds of encoders: video encoders take clips of frames (:class:`EncoderSpec`), audio encoders
+take windows of sound (:class:`AudioEncoderSpec`: the sound they take is a :class:`SoundInput`),
+flow encoders take clips of optical flow made on the device from one frame more
+(:class:`FlowEncoderSpec`).
 
 A family module (``torchvision``, ``i3d_resnet``, ``i3d_inception``, ``timm``, ``hf``) describes each
 of its encoders by an :class:`EncoderSpec`: the clips it takes (:class:`ClipLimits`, checked before
@@ -16,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from lit_extract.errors import LitExtractError
 
 RGB = tuple[float, float, float]
+# (flow in pixels, quantize) -> a flow encoder's input (FlowEncoderSpec.prepare).
+FlowInput = Callable[[torch.Tensor, bool], torch.Tensor]
 # ``--model.weights`` value (``DEFAULT``, ``none`` or a path) -> (head-less module, embedding width D).
 Builder = Callable[[str], tuple[nn.Module, int]]
 
@@ -184,6 +189,43 @@ class AudioEncoder:
     module: nn.Module
     embedding_dim: int
     sound: SoundInput
+
+
+@dataclass(frozen=True)
+class FlowEncoderSpec:
+    """One flow encoder: it takes optical flow, not pixels (no mean/std).
+
+    A row's clip of T flows is made on the device from T + 1 frames (its T sampled frames and the
+    next one) by the run's flow model (``--model.flow``, :mod:`lit_extract.encoders.optical_flow`;
+    :mod:`lit_extract.extract.flow_stream`).
+
+    Attributes:
+        name: the ``--model.encoder`` name (``i3d_inception_flow``).
+        limits: the flow clips (B, 2, T, H, W) it accepts (T flows of H x W).
+        prepare: ``(flow, quantize) -> input``: float32 flow in pixels, (x, y) = (right, down), any
+            shape with the (x, y) axis where the model reads it -> what ``module`` reads (e.g.
+            clipped and scaled to [-1, 1]); ``quantize`` (``--model.flow_quantize``) rounds it to
+            the 8 bits of a stored flow image first.
+        build: ``weights -> (module, D)``; ``module(prepare(flow, quantize))`` maps float32
+            (B, 2, T, H, W) flow to float32 (B, D). ``weights`` is ``DEFAULT``, ``none`` or a local
+            file path as for every encoder. Failures raise :class:`LitExtractError` in one line.
+    """
+
+    name: str
+    limits: ClipLimits
+    prepare: FlowInput
+    build: Builder
+
+
+@dataclass(frozen=True)
+class FlowEncoder:
+    """A frozen flow encoder: ``module(prepare(flow, quantize))`` maps float32 (B, 2, T, H, W) flow in
+    pixels, ``T >= min_frames``, to float32 (B, embedding_dim); eval mode, no grad."""
+
+    module: nn.Module
+    embedding_dim: int
+    min_frames: int
+    prepare: FlowInput
 
 
 def weights_choice(weights: str) -> str:

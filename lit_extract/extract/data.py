@@ -15,6 +15,10 @@ Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on 
      "lost":   int64 (L, 3)}            # (row, first, last): frames first..last of that row's video
                                         # could not be decoded (known when the batch was made)
 
+With a flow encoder in the run (the module's ``needs_next_frame``) every clip has T + 1 frames: its
+T sampled frames and the next one (:func:`lit_extract.decode.video.next_frame_ids`), from which the
+module makes T flows (:mod:`lit_extract.extract.flow_stream`); its status counts all T + 1.
+
 With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
 sound (:mod:`lit_extract.decode.sound`: one demux pass per video, in the worker that decodes its
 frames), and with audio encoders only, no frame is decoded and ``"clips"`` is absent::
@@ -74,6 +78,7 @@ from lit_extract.decode.video import (
     format_ranges,
     import_pyav,
     native_bytes,
+    next_frame_ids,
     sample_frame_ids,
     write_clip,
     write_native_clip,
@@ -104,13 +109,17 @@ class VideoWork:
         return len(self.rows)
 
 
-def group_by_video(rows: pd.DataFrame, pending: np.ndarray, frames: int) -> list[VideoWork]:
-    """Pending rows of one split grouped by video, videos in order of their first row."""
+def group_by_video(rows: pd.DataFrame, pending: np.ndarray, frames: int, next_frame: bool = False) -> list[VideoWork]:
+    """Pending rows of one split grouped by video, videos in order of their first row. ``next_frame``:
+    each clip samples one frame more, the next one (:func:`~lit_extract.decode.video.next_frame_ids`)."""
     selected = rows[pending]
     starts = selected["start_frame"].to_numpy(np.int64)
     lengths = np.maximum(1, selected["end_frame"].to_numpy(np.int64) - starts)
     offsets = {n: sample_frame_ids(0, int(n), frames) for n in np.unique(lengths)}  # few distinct lengths
     frame_ids = starts[:, None] + np.stack([offsets[n] for n in lengths]) if len(selected) else np.empty((0, frames), np.int64)
+    if next_frame:  # n T -> n T+1: the flow clip's last frame
+        following = next_frame_ids(frame_ids, selected["n_frames"].to_numpy(np.int64)) if len(selected) else np.empty(0, np.int64)
+        frame_ids = np.concatenate([frame_ids, following[:, None]], axis=1)
     positions = selected.index.to_numpy(np.int64)
     spans = np.stack([starts, starts + lengths], axis=1)  # n 2
     works = []
@@ -502,12 +511,13 @@ class ClipDataModule(pl.LightningDataModule):
     def stream(self, split: str) -> VideoClipStream:
         """The dataset of this rank for ``split`` (its videos, sharded over its workers)."""
         rank, world_size = self._rank()
-        works = group_by_video(self.rows[split], self.pending[split], self.frames)
+        sound, frames_needed = self.inputs()
+        next_frame = self.next_frame()
+        works = group_by_video(self.rows[split], self.pending[split], self.frames, next_frame)
         shards = shard_videos(works, rank, world_size, self.num_workers)
         labels = self.rows[split]["y"].to_numpy(np.int64)
-        sound, frames_needed = self.inputs()
         return VideoClipStream(
-            shards, labels, self.frames, self.img_size, self.batch_size, self.decoder, self.on_error,
+            shards, labels, self.frames + next_frame, self.img_size, self.batch_size, self.decoder, self.on_error,
             self.resolved_transform(), self.crops, self.resize_short, geometry=self.geometry,
             sound=sound, frames_needed=frames_needed,
         )
@@ -527,6 +537,12 @@ class ClipDataModule(pl.LightningDataModule):
                 raise LitExtractError("audio encoders read the sound with PyAV: pip install av "
                                       "(or pip install -e '.[pyav]')") from exc
         return sound, bool(getattr(module, "needs_frames", True))
+
+    def next_frame(self) -> bool:
+        """True when the model asks for each row's next frame too (its ``needs_next_frame``: a flow
+        encoder's clip of T flows needs T + 1 frames, :mod:`lit_extract.extract.flow_stream`)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        return bool(getattr(module, "needs_next_frame", False))
 
     def predict_dataloader(self) -> list[DataLoader]:
         """One loader per split; batches are yielded as soon as any worker has one (order is free)."""

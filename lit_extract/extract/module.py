@@ -16,6 +16,11 @@ Audio encoders (``--model.encoder '[i3d_inception, vggish]'``) hear the batch's 
 each row's windows ``batch["audio"]`` (B, K, S) go through the encoder as B * K windows, and a
 row's embedding is the mean over its ``batch["audio_examples"]`` windows (K = 1 unless the data's
 ``audio_anchor`` is ``span``). Audio has no crops: its rows are (B, D) in any crop setting.
+
+Flow encoders (``--model.encoder '[i3d_inception, i3d_inception_flow]'``) see the batch's optical
+flow: the data then decodes T + 1 frames per row, the video encoders get the first T (the clips of
+a run without flow) and the run's flow model turns the T + 1 into T flows once per batch, for every
+flow encoder (:mod:`lit_extract.extract.flow_stream`); their rows are aligned with the video rows.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from lit_extract.decode.buffers import release_batch
 from lit_extract.decode.device_transform import clips_from_native
 from lit_extract.encoders import (
     SoundInput, WeightsUnavailable, build_audio_encoder, build_encoder, check_clip, default_normalization,
-    is_audio_encoder, weights_advice,
+    is_audio_encoder, is_flow_encoder, weights_advice,
 )
+from lit_extract.encoders.optical_flow import DEFAULT_UPDATES, FLOW_MODELS
+from lit_extract.extract.flow_stream import FLOW_FLIPS, FlowFlip, FlowMember, build_flow_stream
 from lit_extract.errors import LitExtractError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -163,6 +170,17 @@ class FrozenVideoEncoder(pl.LightningModule):
             ``DEFAULT`` (torchvggish's release, downloaded once) or a path (torchvggish's
             ``vggish_pca_params-970ea276.pth`` or the TensorFlow release's ``vggish_pca_params.npz``);
             None (default): raw embeddings. Recorded in the audio encoders' run records.
+        flow: the flow encoders' optical flow model: ``raft_large`` or ``raft_small``
+            (torchvision's RAFT; :mod:`lit_extract.encoders.optical_flow`), run on the device
+            between each row's consecutive frames (T + 1 frames -> T flows).
+        flow_weights: the flow model's weights: ``DEFAULT`` (torchvision's, downloaded once),
+            ``none`` or the path of a state dict in torchvision's layout.
+        flow_updates: RAFT's recurrent refinements (20: video_features' ``extract_i3d.py``).
+        flow_quantize: round the flow to the 8 bits of a stored flow image ([-20, 20] -> 0..255)
+            before it is scaled to [-1, 1], as video_features and JPEG-flow extractors feed I3D.
+        flow_flip: ten crops only: ``physical`` (the mirrored crops' flow is the mirrored motion,
+            its x negated) or ``mirrored_images`` (the sign the published extractors' mirrored
+            flow images keep); :mod:`lit_extract.extract.flow_stream`.
 
     ``predict_step`` returns (B, D) embeddings when ``encoder`` is one name, and a dict
     ``{name: (B, D_name)}`` when it is a list.
@@ -179,24 +197,36 @@ class FrozenVideoEncoder(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         audio_postprocess: str | None = None,
+        flow: str = "raft_large",
+        flow_weights: str = "DEFAULT",
+        flow_updates: int = DEFAULT_UPDATES,
+        flow_quantize: bool = False,
+        flow_flip: FlowFlip = "physical",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         names = encoder_list(encoder)
         weights_by_name = weights_per_encoder(names, weights)
         self.audio_names = [name for name in names if is_audio_encoder(name)]
+        self.flow_names = [name for name in names if is_flow_encoder(name)]
         for name in names:  # every encoder's clip requirement, before any weights are loaded
             check_clip(name, frames=frames, img_size=img_size)
+        if self.flow_names:
+            check_flow_settings(flow, flow_updates, flow_flip)
         # A list, not a ModuleDict: module names may not hold the "." of ``timm:<model>.<tag>``.
         self.members = nn.ModuleList()
         for name in names:
             try:
                 member = (SoundEncoder(name, weights_by_name[name], audio_postprocess) if name in self.audio_names
+                          else FlowMember(name, weights_by_name[name], frames, img_size, flow_quantize)
+                          if name in self.flow_names
                           else NormalizedEncoder(name, weights_by_name[name], frames, img_size, mean, std,
                                                  channels_last, compile))
             except WeightsUnavailable as exc:  # what to pass, in the form that fits one or several encoders
                 raise LitExtractError(weights_advice(name, exc.reason, exc.value, weights_by_name)) from None
             self.members.append(member)
+        # The flow model, built once for every flow encoder (None without one).
+        self.flow_stream = build_flow_stream(flow, flow_weights, flow_updates, flow_flip) if self.flow_names else None
         self._position = {name: position for position, name in enumerate(names)}
         sounds = {self.member(name).sound for name in self.audio_names}
         if len(sounds) > 1:
@@ -215,14 +245,19 @@ class FrozenVideoEncoder(pl.LightningModule):
         """The encoders, in ``--model.encoder`` order."""
         return list(self._position)
 
-    def member(self, name: str) -> NormalizedEncoder | SoundEncoder:
+    def member(self, name: str) -> NormalizedEncoder | SoundEncoder | FlowMember:
         """The encoder called ``name`` (with its normalization, for a video encoder)."""
         return self.members[self._position[name]]
 
     @property
     def video_names(self) -> list[str]:
-        """The video encoders, in ``--model.encoder`` order."""
-        return [name for name in self.encoder_names if name not in self.audio_names]
+        """The video encoders (pixels: neither audio nor flow), in ``--model.encoder`` order."""
+        return [name for name in self.encoder_names if name not in self.audio_names and name not in self.flow_names]
+
+    @property
+    def needs_next_frame(self) -> bool:
+        """True while some flow encoder still runs (the data then decodes each row's next frame too)."""
+        return any(name in self.flow_names for name in self.active)
 
     @property
     def needs_frames(self) -> bool:
@@ -244,6 +279,11 @@ class FrozenVideoEncoder(pl.LightningModule):
                 described[name] = {"encoder": name, "kind": "audio", "weights": str(member.weights),
                                    "postprocess": member.postprocess, "sample_rate": member.sound.sample_rate,
                                    "window_samples": member.sound.samples, "window_hop": member.sound.hop,
+                                   "embedding_dim": int(member.embedding_dim)}
+                continue
+            if isinstance(member, FlowMember):
+                described[name] = {"encoder": name, "kind": "flow", "weights": str(member.weights),
+                                   "flow": self.flow_stream.describe() | {"quantize": bool(member.quantize)},
                                    "embedding_dim": int(member.embedding_dim)}
                 continue
             mean, std = member.normalization
@@ -282,7 +322,7 @@ class FrozenVideoEncoder(pl.LightningModule):
         """uint8 or float (B, C, T, H, W) clips -> (B, D) embeddings (a dict by encoder for a list)."""
         if not self.returns_dict:
             return self.embed(clips, [self.encoder_name])[self.encoder_name]
-        return self.embed(clips, [name for name in self.active if name not in self.audio_names])
+        return self.embed(clips, [name for name in self.active if name in self.video_names])
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor | dict[str, torch.Tensor]:
         """(B, D) embeddings of ``batch["clips"]`` (or ``batch[0]``); ``{name: (B, D_name)}`` for a list.
@@ -301,19 +341,38 @@ class FrozenVideoEncoder(pl.LightningModule):
         return {name: embeddings[name] for name in self.encoder_names if name in embeddings}
 
     def _embed_frames(self, batch: Any) -> dict[str, torch.Tensor]:
-        """``{name: (B, D) or (B, crops, D)}`` of the video encoders still running, from the batch's clips."""
+        """``{name: (B, D) or (B, crops, D)}`` of the video and flow encoders still running, from
+        the batch's clips (T + 1 frames when a flow encoder runs: the video encoders see the first T)."""
         if isinstance(batch, dict) and "frames" in batch:
             clips = clips_from_native(batch["frames"], batch["sizes"], self.hparams.img_size, batch.get("colour"))
             clips = clips.to(torch.uint8)
         else:
             clips = batch["clips"] if isinstance(batch, dict) else batch[0]
-        names = [self.encoder_name] if not self.returns_dict else [n for n in self.active if n not in self.audio_names]
-        if clips.ndim == 6:
-            embeddings = self.embed(clips.flatten(0, 1), names)  # B*crops C T H W -> B*crops D
-            return {name: e.unflatten(0, clips.shape[:2]) for name, e in embeddings.items()}  # B crops D
-        return self.embed(clips, names)
+        running = [self.encoder_name] if not self.returns_dict else self.active
+        names = [name for name in running if name in self.video_names]
+        flowing = [name for name in running if name in self.flow_names]
+        pixels = clips.narrow(-3, 0, self.hparams.frames)  # the row's T frames (a flow run decodes T + 1)
+        crops = clips.shape[:2] if clips.ndim == 6 else None
+        embeddings = self.embed(pixels.flatten(0, 1) if crops else pixels, names)  # B[*crops] D
+        if flowing:
+            flows = self.flow_stream(clips)  # B*crops 2 T H W, once for every flow encoder
+            embeddings |= {name: self.member(name).embed(flows) for name in flowing}  # B*crops D
+        if crops:
+            return {name: e.unflatten(0, crops) for name, e in embeddings.items()}  # B crops D
+        return embeddings
 
     def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """The step and the writer (a callback: called before this hook) are done with the batch:
         its buffer may go back to its DataLoader worker (on GPU runs that happened when it was pinned)."""
         release_batch(batch)
+
+
+def check_flow_settings(flow: str, updates: int, flip: str) -> None:
+    """``--model.flow``, ``--model.flow_updates`` and ``--model.flow_flip`` checked before any weights load."""
+    if flow not in FLOW_MODELS:
+        raise LitExtractError(f"--model.flow {flow!r}: choose one of {', '.join(FLOW_MODELS)} "
+                              "(tvl1 is not offered: docs/encoders.md, Optical flow)")
+    if updates < 1:
+        raise LitExtractError(f"--model.flow_updates {updates}: RAFT needs at least 1 update")
+    if flip not in FLOW_FLIPS:
+        raise LitExtractError(f"--model.flow_flip {flip!r}: choose {', '.join(FLOW_FLIPS)}")

@@ -587,9 +587,12 @@ def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, 
             "encoder": encoder, "weights": entry["weights"], "frames": clips["frames"], "img_size": clips["img_size"],
             "transform": clips["transform"], "crops": clips["crops"], "resize_short": clips["resize_short"],
             "resize": clips["resize"], "crop_order": clips["crop_order"],
-            "mean": [float(v) for v in entry["mean"]], "std": [float(v) for v in entry["std"]],
             "embedding_dim": int(entry["embedding_dim"]), "index": clips["index"], "decoder": clips["decoder"],
         }
+        if entry.get("kind") == "flow":  # flow of T + 1 frames: the flow model and its input, no mean/std
+            runs[encoder] |= {"kind": "flow", "flow": entry["flow"]}
+        else:
+            runs[encoder] |= {"mean": [float(v) for v in entry["mean"]], "std": [float(v) for v in entry["std"]]}
     return runs
 
 

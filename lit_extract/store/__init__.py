@@ -11,6 +11,7 @@ lost frames (:mod:`lit_extract.decode`), never the models.
 - :mod:`~lit_extract.store.writable_folder`: whether an output folder can be written.
 - :mod:`~lit_extract.store.figure_titles`: figure titles wrapped to fit their figure.
 - :mod:`~lit_extract.store.export`: per-video feature files, lists and ground truth for VAD methods.
+- :mod:`~lit_extract.store.flow_export`: a flow encoder's files (XDVioDet's flow lists) and two-stream files.
 - :mod:`~lit_extract.store.method_constants`: the numbers the VAD methods hard-code (file, lines, commit).
 - :mod:`~lit_extract.store.method_paths`: where each VAD method reads its lists and ground truth (``--names``).
 - :mod:`~lit_extract.store.segment_truth`: VadCLIP's class-level truth (``gt_segment.npy``, ``gt_label.npy``).

@@ -309,6 +309,9 @@ def export_features(
     format = export_format(format, names)
     source = read_run(manifest_path)
     crops, dim, encoder = source.crops, source.dim, source.run["encoder"]
+    if source.run.get("kind") == "flow":  # lit_extract.store.flow_export: rows without a next frame left out
+        raise LitExtractError(f"{manifest_path}: {encoder} is a flow encoder; export it with "
+                              "lit_extract.store.flow_export (the export command does: --format per-crop)")
     audio = source.run.get("kind") == "audio"
     if audio and (format != "per-crop" or names not in (None, "xdviodet")):
         raise LitExtractError(f"{manifest_path}: {encoder} is an audio encoder; export it with --format per-crop "
