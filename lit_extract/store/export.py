@@ -174,7 +174,7 @@ def snippet_videos(rows: pd.DataFrame, split: str, index_path: str) -> tuple[lis
     Raises :class:`LitExtractError` naming the first video whose clips are not fixed-length,
     contiguous, non-overlapping snippets from frame 0 covering all of its full snippets.
     """
-    fix = (f"export needs back-to-back fixed-length snippets: build the index with "
+    fix = ("export needs back-to-back fixed-length snippets: build the index with "
            f"`python -m lit_extract index --clip-len 16 --stride 16` and extract again")
     lengths = rows["end_frame"] - rows["start_frame"]
     snippet = int(lengths.max())

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torchvision.models import optical_flow
