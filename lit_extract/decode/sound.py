@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lit_extract.decode.image_folder import is_image_folder
+from lit_extract.decode.packets import PacketPump
 from lit_extract.decode.video import FrameClock, _stream_rate, import_pyav
 
 Anchor = Literal["end", "centre", "span"]
@@ -109,11 +110,14 @@ def window_ends(t0: float, t1: float, anchor: Anchor, samples: int, hop: int, ra
 
 
 class _Assembler:
-    """Places resampled sound at its timestamps: one contiguous array, gaps filled with zeros."""
+    """Places resampled sound at its timestamps: one contiguous array, gaps filled with zeros.
+
+    The samples grow in one buffer (its capacity doubles), so a window can be read at any time
+    while the pass goes on (:meth:`view`)."""
 
     def __init__(self, av: Any, rate: int) -> None:
         self.av, self.rate = av, rate
-        self.chunks: list[np.ndarray] = []
+        self.buffer = np.zeros(0, np.float32)
         self.length = 0  # samples placed (output rate)
         self.origin: float | None = None
         self.next_time: float | None = None  # where the next input frame should start (seconds)
@@ -121,12 +125,22 @@ class _Assembler:
         self.lost: list[tuple[float, float]] = []
         self.broken_since: float | None = None  # a packet failed to decode after this time
 
+    def _append(self, samples: np.ndarray | None, zeros: int = 0) -> None:
+        grow = len(samples) if samples is not None else zeros
+        if self.length + grow > len(self.buffer):
+            bigger = np.zeros(max(2 * len(self.buffer), self.length + grow, 1 << 16), np.float32)
+            bigger[: self.length] = self.buffer[: self.length]
+            self.buffer = bigger
+        if samples is not None:
+            self.buffer[self.length: self.length + grow] = samples
+        else:
+            self.buffer[self.length: self.length + grow] = 0.0
+        self.length += grow
+
     def _drain(self, frames: list[Any]) -> None:
         for frame in frames:
             planes = frame.to_ndarray()  # channels n (planar float32)
-            mono = planes.mean(axis=0, dtype=np.float64).astype(np.float32) if planes.shape[0] > 1 else planes[0]
-            self.chunks.append(mono)
-            self.length += len(mono)
+            self._append(planes.mean(axis=0, dtype=np.float64).astype(np.float32) if planes.shape[0] > 1 else planes[0])
 
     def _flush(self) -> None:
         if self.resampler is not None:
@@ -145,8 +159,7 @@ class _Assembler:
             self._flush()  # what the resampler holds goes before the gap
             target = round((time - self.origin) * self.rate)
             if target > self.length:
-                self.chunks.append(np.zeros(target - self.length, np.float32))
-                self.length = target
+                self._append(None, zeros=target - self.length)
         if self.resampler is None:
             self.resampler = self.av.AudioResampler(format="fltp", rate=self.rate)  # layout kept: averaged here
         self._drain(self.resampler.resample(frame))
@@ -160,110 +173,209 @@ class _Assembler:
         elif self.broken_since is None:
             self.broken_since = -math.inf
 
+    def covers(self, end: float) -> bool:
+        """True once the samples placed reach time ``end`` (a window ending there can be read)."""
+        return self.origin is not None and round((end - self.origin) * self.rate) <= self.length
+
+    def view(self) -> SoundTrack:
+        """The sound placed so far (the samples are a view; a stretch still broken is lost to the end)."""
+        if self.origin is None:
+            return SoundTrack(self.rate)
+        open_loss = [(self.broken_since, math.inf)] if self.broken_since is not None else []
+        return SoundTrack(self.rate, self.buffer[: self.length], self.origin, True, self.lost + open_loss)
+
     def track(self, stopped_early: bool) -> SoundTrack:
+        """The whole track once the pass has ended (the resampler's last samples placed)."""
         self._flush()
         if self.origin is None:
             return SoundTrack(self.rate)
         if self.broken_since is not None or stopped_early:
             self.lost.append((self.broken_since if self.broken_since is not None else self.next_time, math.inf))
-        samples = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
-        return SoundTrack(self.rate, samples, self.origin, True, self.lost)
+            self.broken_since = None
+        return SoundTrack(self.rate, self.buffer[: self.length], self.origin, True, self.lost)
 
 
-def _frame_times(found: dict[int, tuple[float, float]], last: int, base_time: float, period: float) -> FrameTimes:
-    """:class:`FrameTimes` for frames 0..last from ``found`` (id -> (start, duration; 0 = unknown))."""
-    starts = base_time + np.arange(last + 1, dtype=np.float64) * period
-    durations = np.zeros(last + 1)
-    for k, (start, duration) in found.items():
-        if k <= last:
-            starts[k], durations[k] = start, duration
-    following = np.append(starts[1:], starts[-1] + period) if last >= 0 else starts
-    ends = np.where(durations > 0, starts + durations, following)
-    return FrameTimes(starts, ends)
+class _PacketTimes:
+    """Frame times from the video packets' timestamps (frame ids as :mod:`lit_extract.decode.video`
+    counts them): a frame without a packet timestamp gets its time on the stream's frame-rate grid;
+    a frame without a duration ends where the next starts (frame ``last``: one period after it starts)."""
+
+    def __init__(self, video: Any, last: int) -> None:
+        rate_fps = _stream_rate(video) or 25
+        base = video.start_time or 0
+        self.clock = FrameClock.of(base, video.time_base * rate_fps) if video.time_base else None
+        self.base_time = float(base * video.time_base) if video.time_base else 0.0
+        self.period, self.last = 1 / float(rate_fps), last
+        self.time_base = video.time_base
+        self.found: dict[int, tuple[float, float]] = {}  # frame id -> (start, duration; 0 = unknown)
+        self.highest = -1
+
+    def see(self, packet: Any) -> None:
+        if packet.pts is None or self.clock is None:
+            return
+        k = self.clock.frame(packet.pts)
+        duration = float(packet.duration * self.time_base) if packet.duration else 0.0
+        self.found[k] = (float(packet.pts * self.time_base), duration)
+        self.highest = max(self.highest, k)
+
+    def known_through(self, k: int) -> bool:
+        """True once packets far enough past frame ``k`` were seen (packets come in decode order)."""
+        return self.highest >= k + REORDER_FRAMES
+
+    def start(self, k: int) -> float:
+        return self.found[k][0] if k in self.found else self.base_time + k * self.period
+
+    def end(self, k: int) -> float:
+        start, duration = self.found.get(k, (self.start(k), 0.0))
+        if duration > 0:
+            return start + duration
+        return start + self.period if k >= self.last else self.start(k + 1)
+
+    def frame_times(self) -> FrameTimes:
+        """:class:`FrameTimes` of frames 0..``last``."""
+        starts = np.array([self.start(k) for k in range(self.last + 1)], np.float64)
+        ends = np.array([self.end(k) for k in range(self.last + 1)], np.float64)
+        return FrameTimes(starts, ends)
+
+
+class SoundListener:
+    """The sound and the frame times of one video, from the packets of one pass over it
+    (a :class:`lit_extract.decode.packets.PacketListener`).
+
+    ``last_frame``: the last frame any row needs; ``read_past`` seconds: how far past that frame's
+    end the rows' windows reach. :meth:`enough` is True once both are read (or the file ended)."""
+
+    def __init__(self, rate: int, last_frame: int, read_past: float = READ_PAST_S) -> None:
+        self.rate, self.last_frame, self.read_past = rate, last_frame, read_past
+        self.av = import_pyav()
+        self.assembler = _Assembler(self.av, rate)
+        self.times: _PacketTimes | None = None
+        self.audio: Any = None
+        self.pump: PacketPump | None = None
+        self.ended = False
+        self._final: SoundTrack | None = None
+
+    # PacketListener
+    def start(self, container: Any, video: Any, pump: PacketPump) -> list[Any]:
+        self.pump, self.times = pump, _PacketTimes(video, self.last_frame)
+        self.audio = container.streams.audio[0] if container.streams.audio else None
+        if self.audio is None:
+            return []
+        self.audio.codec_context.thread_count = 1
+        return [self.audio]
+
+    def see(self, packet: Any) -> None:
+        if packet.stream is self.audio:
+            try:
+                frames = packet.decode()
+            except self.av.error.FFmpegError:
+                self.assembler.damaged()
+                return
+            for frame in frames:
+                self.assembler.add(frame)
+        elif self.times is not None:
+            self.times.see(packet)
+
+    def end(self, damaged: bool) -> None:
+        self.ended = True
+        self._final = self.assembler.track(damaged) if self.audio is not None else SoundTrack(self.rate)
+
+    # what the rows read
+    def track(self) -> SoundTrack:
+        """The sound read so far (the whole track once the pass has ended)."""
+        if self._final is not None:
+            return self._final
+        return self.assembler.view() if self.audio is not None else SoundTrack(self.rate)
+
+    def read_until(self, ready: Any) -> None:
+        """Read on (keeping the video packets for the decoder) until ``ready()`` or the end of the pass."""
+        if self.pump is not None and not self.ended:
+            self.pump.read_ahead(lambda: self.ended or ready())
+
+    def times_through(self, k: int) -> _PacketTimes | None:
+        """The frame times, read through frame ``k`` (None when the pass never started)."""
+        if self.times is not None:
+            self.read_until(lambda: self.times.known_through(k))
+        return self.times
+
+    def sound_through(self, end: float) -> SoundTrack:
+        """The sound, read through time ``end`` (seconds)."""
+        if self.audio is not None:
+            self.read_until(lambda: self.assembler.covers(end))
+        return self.track()
+
+    def enough(self) -> bool:
+        """True once every row's frame times and sound are read (or the pass has ended)."""
+        if self.ended or self.times is None:
+            return True
+        if not self.times.known_through(self.last_frame):
+            return False
+        return self.audio is None or self.assembler.covers(self.times.end(self.last_frame) + self.read_past)
 
 
 def read_sound(path: str, last_frame: int, rate: int, read_past: float = READ_PAST_S) -> tuple[SoundTrack, FrameTimes | None]:
-    """One pass over ``path``'s packets: its sound at ``rate`` Hz, up to ``read_past`` seconds after
-    the end of frame ``last_frame`` (or to its end), and the times of frames 0..``last_frame`` (None
-    for an image folder or a file PyAV cannot open: no times, no sound).
+    """One pass over ``path``'s packets, decoding no frame: its sound at ``rate`` Hz, up to
+    ``read_past`` seconds after the end of frame ``last_frame`` (or to its end), and the times of
+    frames 0..``last_frame`` (None for an image folder or a file PyAV cannot open: no times, no sound).
 
     Never raises for a damaged or soundless file: what could not be read is silence (see
     :class:`SoundTrack`)."""
-    if is_image_folder(path):
+    listener = _listen_alone(path, last_frame, rate, read_past)
+    if listener.times is None:
         return SoundTrack(rate), None
-    av = import_pyav()
+    return listener.track(), listener.times.frame_times()
+
+
+def _listen_alone(path: str, last_frame: int, rate: int, read_past: float) -> SoundListener:
+    """A :class:`SoundListener` filled by a pass of its own over ``path`` (no frame decoded)."""
+    listener = SoundListener(rate, last_frame, read_past)
+    if is_image_folder(path):
+        return listener
+    av = listener.av
     try:
         container = av.open(path)
     except (av.error.FFmpegError, OSError):
-        return SoundTrack(rate), None
+        return listener
     with container:
-        video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
-        if video is None:
-            return SoundTrack(rate), None
-        rate_fps = _stream_rate(video) or 25
-        base = video.start_time or 0
-        clock = FrameClock.of(base, video.time_base * rate_fps) if video.time_base else None
-        base_time = float(base * video.time_base) if video.time_base else 0.0
-        found: dict[int, tuple[float, float]] = {}
-        assembler = _Assembler(av, rate)
-        if audio is not None:
-            audio.codec_context.thread_count = 1
-        last_end: float | None = None  # end of frame last_frame, once every packet up to it was seen
-        highest = -1
-        stopped_early = False
-        try:
-            for packet in container.demux([s for s in (video, audio) if s is not None]):
-                if packet.stream is video:
-                    if packet.pts is None or clock is None:
-                        continue
-                    k = clock.frame(packet.pts)
-                    start = float(packet.pts * video.time_base)
-                    found[k] = (start, float(packet.duration * video.time_base) if packet.duration else 0.0)
-                    highest = max(highest, k)
-                    if last_end is None and highest >= last_frame + REORDER_FRAMES:  # packets come in decode order
-                        last_end = float(_frame_times(found, last_frame, base_time, 1 / float(rate_fps)).ends[-1])
-                else:
-                    try:
-                        frames = packet.decode()
-                    except av.error.FFmpegError:
-                        assembler.damaged()
-                        continue
-                    for frame in frames:
-                        assembler.add(frame)
-                if last_end is not None and (audio is None or (assembler.next_time or 0) > last_end + read_past):
-                    break
-        except (av.error.FFmpegError, IndexError):  # the container itself is damaged here
-            stopped_early = True
-        track = assembler.track(stopped_early) if audio is not None else SoundTrack(rate)
-        return track, _frame_times(found, last_frame, base_time, 1 / float(rate_fps))
+        if not container.streams.video:
+            return listener
+        pump = PacketPump(container, container.streams.video[0], listener, (av.error.FFmpegError, IndexError),
+                          keep_video=False)
+        pump.read_ahead(listener.enough)
+        pump.close()
+    return listener
 
 
 @dataclass
 class RowSound:
-    """Where the sound of one video's rows comes from: its track, its frame times and the rule."""
+    """The sound of one video's rows: the pass's :class:`SoundListener` and the window rule.
 
-    track: SoundTrack
-    times: FrameTimes | None
+    The listener may still be reading (the pass is the frame decoder's): each row reads on as far
+    as its own frames' times and windows need."""
+
+    listener: SoundListener
     anchor: Anchor
     samples: int
     hop: int
 
     def ends(self, start_frame: int, end_frame: int) -> np.ndarray:
-        """float64 (K,) window end times of index row ``[start_frame, end_frame)`` (empty without times)."""
-        if self.times is None:
+        """float64 (K,) window end times of index row ``[start_frame, end_frame)`` (zeros without times)."""
+        last = max(end_frame - 1, start_frame)
+        times = self.listener.times_through(last)
+        if times is None:
             return np.zeros(1)
-        last = min(max(end_frame - 1, start_frame), len(self.times.ends) - 1)
-        t0, t1 = self.times.starts[min(start_frame, last)], self.times.ends[last]
-        return window_ends(float(t0), float(t1), self.anchor, self.samples, self.hop, self.track.rate)
+        last = min(last, times.last)
+        t0, t1 = times.start(min(start_frame, last)), times.end(last)
+        return window_ends(t0, t1, self.anchor, self.samples, self.hop, self.listener.rate)
 
     def row(self, start_frame: int, end_frame: int, out: np.ndarray) -> tuple[int, int]:
         """Write the row's K windows into ``out`` (K_max, samples); return ``(K, audio status)``."""
         ends = self.ends(start_frame, end_frame)
+        track = self.listener.sound_through(float(ends.max()))
         statuses = []
         for j, end in enumerate(ends):
-            self.track.window(end, self.samples, out[j])
-            statuses.append(self.track.status(end, self.samples))
+            track.window(end, self.samples, out[j])
+            statuses.append(track.status(end, self.samples))
         return len(ends), max(statuses)
 
 
@@ -277,8 +389,14 @@ class SoundRequest:
     samples: int
     hop: int
 
+    def _read_past(self) -> float:
+        return READ_PAST_S + (self.samples / self.rate if self.anchor == "centre" else 0.0)  # centre reaches past t1
+
     def read(self, path: str, last_frame: int) -> RowSound:
-        """One pass over ``path`` (:func:`read_sound`): the sound of its rows up to frame ``last_frame``."""
-        past = READ_PAST_S + (self.samples / self.rate if self.anchor == "centre" else 0.0)  # centre reaches past t1
-        track, times = read_sound(path, last_frame, self.rate, past)
-        return RowSound(track, times, self.anchor, self.samples, self.hop)
+        """A pass of its own over ``path``, decoding no frame: the sound of its rows up to frame ``last_frame``."""
+        return RowSound(_listen_alone(path, last_frame, self.rate, self._read_past()), self.anchor, self.samples, self.hop)
+
+    def listen(self, last_frame: int) -> RowSound:
+        """The sound of a video's rows up to frame ``last_frame``, read in the frame decoder's pass:
+        give ``.listener`` to :func:`lit_extract.decode.video.iter_frames_pyav`."""
+        return RowSound(SoundListener(self.rate, last_frame, self._read_past()), self.anchor, self.samples, self.hop)

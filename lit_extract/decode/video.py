@@ -50,6 +50,7 @@ from lit_extract.decode.crops import TenCrop
 from lit_extract.errors import LitExtractError
 from lit_extract.decode.image_folder import is_image_folder, iter_images
 from lit_extract.decode.opencv_capture import open_capture
+from lit_extract.decode.packets import PacketListener, PacketPump
 from lit_extract.decode.yuv import RGB, Yuv420Frame
 
 Decoder = Literal["opencv", "pyav"]
@@ -324,6 +325,7 @@ def iter_frames_pyav(
     start: int = 0,
     yuv: bool = False,
     skip_unsampled: bool = True,
+    listener: PacketListener | None = None,
 ) -> Iterator[tuple[int, np.ndarray | Yuv420Frame]]:
     """Same contract as :func:`iter_frames_opencv`, decoding with PyAV (``pip install av``).
 
@@ -335,7 +337,12 @@ def iter_frames_pyav(
     ``skip_unsampled`` (H.264): non-reference frames not in ``wanted`` are not decoded at
     all (:class:`UnsampledSkip`; the frames yielded are the same, bit for bit); False decodes every
     frame (to count a video's decodable frames).
+    ``listener`` (:mod:`lit_extract.decode.packets`; the rows' sound, :mod:`lit_extract.decode.sound`)
+    sees the packets of this same pass, its own streams' too, and may read ahead in it; once the
+    wanted frames are out the pass goes on until the listener has enough (``start`` must be 0).
     """
+    if listener is not None and start > 0:
+        raise ValueError("a listener hears the pass from the file's start: start must be 0")
     av = import_pyav()
     log = log if log is not None else DecodeLog()
     expected = start
@@ -345,6 +352,7 @@ def iter_frames_pyav(
         log.gap(start, last)
         return
     skip = UnsampledSkip(wanted)  # skips nothing until the stream has a decoder and a clock
+    pump: PacketPump | None = None
     with container:
         try:
             stream = container.streams.video[0]
@@ -361,13 +369,12 @@ def iter_frames_pyav(
             # from damaged data: they are dropped until the first keyframe whose packet was decoded
             # after the damage has come out (`recovery` is its pts; None = still waiting for one).
             broken, recovery = False, None
-            packets = container.demux(stream)
+            # the container damaged at a packet ends the pass there, as the end of the file does
+            pump = PacketPump(container, stream, listener, (av.error.FFmpegError, IndexError))
+            packets = pump.video_packets()
             while expected <= last:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except (av.error.FFmpegError, IndexError):  # the container itself is damaged here
+                packet = next(packets, None)
+                if packet is None:
                     break
                 if broken and recovery is None and packet.is_keyframe:
                     recovery = packet.pts
@@ -394,15 +401,19 @@ def iter_frames_pyav(
                         skip.lose(log, expected, min(k, last + 1) - 1)
                     expected = k + 1
                     if k > last:
-                        return
+                        break
                     log.frame(k)
                     if k in wanted:
                         planes = Yuv420Frame.from_av(frame) if yuv and img_size is None and crop is None else None
                         yield k, planes if planes is not None else _convert(frame.to_ndarray(format="bgr24"), img_size, crop)
+            if listener is not None:
+                pump.read_ahead(listener.enough)  # the listener's packets past the last wanted frame
         except (av.error.FFmpegError, IndexError):
             pass
         finally:
             skip.lose(log, expected, last)  # frames not out by the end: lost, unless skipped on purpose
+            if pump is not None:
+                pump.close()
 
 
 def iter_frames_images(
@@ -420,6 +431,12 @@ def iter_frames_images(
 
 
 FRAME_READERS = {"opencv": iter_frames_opencv, "pyav": iter_frames_pyav}
+
+
+def hears_in_decode_pass(path: str, decoder: Decoder) -> bool:
+    """True when ``path``'s frame decoder can also read its sound in the same pass (PyAV, a video
+    file); OpenCV cannot read sound, so with ``decoder="opencv"`` the sound takes a pass of its own."""
+    return frame_reader(path, decoder) is iter_frames_pyav
 
 
 def frame_reader(path: str, decoder: Decoder) -> Any:
@@ -509,6 +526,7 @@ def decode_clip_frames(
     crop: TenCrop | None = None,
     native: bool = False,
     yuv: bool = False,
+    listener: PacketListener | None = None,
 ) -> Iterator[tuple[int, list[Any], int]]:
     """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
     is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
@@ -520,6 +538,8 @@ def decode_clip_frames(
     frame with nothing to repeat is zeros of that size (2 x 2 when no frame could be read at all).
     ``yuv=True`` as well (with ``decoder="pyav"``): frames the decoder holds in YUV 4:2:0 are its
     planes (:class:`lit_extract.decode.yuv.Yuv420Frame`), the others (and the zeros) BGR as before.
+    ``listener``: heard in the decoder's own pass (:func:`iter_frames_pyav`; ``decoder="pyav"`` and a
+    video file only, see :func:`hears_in_decode_pass`).
     """
     outcome = outcome if outcome is not None else VideoOutcome(path)
     ids = [[int(k) for k in frame_ids] for frame_ids in clip_frame_ids]
@@ -549,7 +569,11 @@ def decode_clip_frames(
             next_clip += 1
 
     reader = frame_reader(path, decoder)
-    options = {"yuv": True} if yuv and native and reader is iter_frames_pyav and crop is None else {}
+    options: dict[str, Any] = {"yuv": True} if yuv and native and reader is iter_frames_pyav and crop is None else {}
+    if listener is not None:
+        if reader is not iter_frames_pyav:
+            raise ValueError(f"{path}: only the PyAV decoder of a video file hears in its own pass")
+        options["listener"] = listener
     for k, frame in reader(path, set(last_use), max(last_use), None if native else img_size, crop, outcome.log, **options):
         outcome.frames_read += 1
         if native and zeros is None:

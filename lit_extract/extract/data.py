@@ -76,6 +76,7 @@ from lit_extract.decode.video import (
     VideoReadError,
     decode_clip_frames,
     format_ranges,
+    hears_in_decode_pass,
     import_pyav,
     native_bytes,
     next_frame_ids,
@@ -211,7 +212,7 @@ class VideoClipStream(IterableDataset):
         # A full batch is yielded only when the next clip is ready or after the video's report:
         # the consumer stops pulling after the last batch, so nothing may follow the final yield.
         for work in self._my_videos():
-            sound = self.sound.read(work.path, int(work.spans[:, 1].max()) - 1) if self.sound is not None else None
+            sound = self._sound_of(work)
             if not self.frames_needed:  # audio encoders only: the rows' sound, no frames
                 for i in range(work.clips):
                     if batch.full:
@@ -222,6 +223,7 @@ class VideoClipStream(IterableDataset):
             clips = decode_clip_frames(
                 work.path, work.frame_ids, self.img_size, self.decoder, outcome, None if native else self.crop,
                 native=native, yuv=native,  # native frames: the crops are cut on the device
+                listener=sound.listener if sound is not None and self._hears_in_decode_pass(work) else None,
             )
             for i, frames, clip_status in clips:
                 if batch.full:
@@ -232,6 +234,17 @@ class VideoClipStream(IterableDataset):
             batch.note_lost(work.path, work.rows[i], outcome.lost)  # the batch holding its last clip
         if batch.filled:
             yield batch.take()
+
+    def _hears_in_decode_pass(self, work: VideoWork) -> bool:
+        return self.frames_needed and hears_in_decode_pass(work.path, self.decoder)
+
+    def _sound_of(self, work: VideoWork) -> RowSound | None:
+        """The sound of the video's rows (None without audio encoders): heard in the frame decoder's
+        pass where it can (PyAV), else read in a pass of its own (OpenCV frames, or no frames at all)."""
+        if self.sound is None:
+            return None
+        last = int(work.spans[:, 1].max()) - 1
+        return self.sound.listen(last) if self._hears_in_decode_pass(work) else self.sound.read(work.path, last)
 
     def _report(self, outcome: VideoOutcome) -> None:
         if outcome.unreadable:

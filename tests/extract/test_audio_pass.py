@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -63,17 +64,34 @@ def he_normal(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def args(index: Path, out: Path, encoders: list[str], weights: dict[str, Path], *extra: str) -> list[str]:
     mapping = "{" + ", ".join(f"{name}: {weights[name]}" for name in encoders) + "}"
     return ["predict", "--data.index_path", str(index), "--data.img_size", "16", "--data.frames", "4",
+            "--data.decoder", "pyav",
             "--data.batch_size", "3", "--data.num_workers", "0", "--data.crops", "5", "--data.resize_short", "16",
             "--model.encoder", "[" + ", ".join(encoders) + "]",
             "--model.weights", mapping, "--writer.output_dir", str(out), "--writer.flush_interval_s", "0",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", *extra]
 
 
+OPENED: dict[str, int] = {}  # video file -> times PyAV opened it during the `together` run
+
+
 @pytest.fixture(scope="module")
 def together(dataset, weights, tmp_path_factory) -> Path:
+    """``[r3d_18, vggish]`` in one pass (PyAV frames), every ``av.open`` counted in :data:`OPENED`."""
     out = tmp_path_factory.mktemp("together")
-    main(args(dataset, out, ["r3d_18", "vggish"], weights))
+    opened = av.open
+
+    def counted(file, *rest, **options):
+        OPENED[str(file)] = OPENED.get(str(file), 0) + 1
+        return opened(file, *rest, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(av, "open", counted)
+        main(args(dataset, out, ["r3d_18", "vggish"], weights))
     return out
+
+
+def test_a_pass_with_frames_and_sound_opens_each_video_once(together, dataset):
+    assert OPENED == {str(dataset.parent / name): 1 for name in ("a.mkv", "late.mkv", "mute.mkv")}
 
 
 def load(out: Path, name: str) -> np.ndarray:
