@@ -7,6 +7,8 @@ The lowest stage: it knows files and frames, nothing of indexes, encoders or out
 - :mod:`~lit_extract.decode.opencv_capture`: OpenCV captures without OpenCV's and FFmpeg's own log lines.
 - :mod:`~lit_extract.decode.sound`: each row's window of the video's sound track, resampled
   (audio encoders), and the frames' times it is aligned with.
+- :mod:`~lit_extract.decode.packets`: one demux pass over a file, shared by the frame decoder and
+  the sound.
 - :mod:`~lit_extract.decode.image_folder`: videos stored as folders of numbered images.
 - :mod:`~lit_extract.decode.yuv`: YUV 4:2:0 planes shipped as decoded, converted on the device.
 - :mod:`~lit_extract.decode.buffers`: the batch type and the shared-memory buffers workers reuse.

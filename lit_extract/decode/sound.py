@@ -3,7 +3,10 @@
 Every time here is on the container's clock, in seconds (``pts x time_base``), for frames and
 sound alike, so a sound track that starts later (or earlier) than the first frame stays in place.
 
-One demux pass per video (:func:`read_sound`) reads
+One demux pass per video reads, as a :class:`SoundListener` of that pass
+(:mod:`lit_extract.decode.packets`): the frame decoder's own pass
+(:meth:`SoundRequest.listen`, PyAV frames: one open of each file) or a pass of its own that
+decodes no frame (:meth:`SoundRequest.read`: audio encoders only, OpenCV frames),
 
 - the audio stream: decoded by PyAV, resampled to the encoder's rate (PyAV's ``AudioResampler``),
   channels averaged to mono (as VGGish's input code does); stored as one float32 array whose
@@ -12,6 +15,10 @@ One demux pass per video (:func:`read_sound`) reads
 - the video stream's packets, not decoded: each frame's presentation time and duration
   (:class:`FrameTimes`; frame ids as :mod:`lit_extract.decode.video` counts them, from the
   timestamps).
+
+A row is read as soon as its frames are out (:class:`RowSound`): where its frames' times or its
+window lie further in the file, the pass reads on first (the video packets it passes are kept for
+the decoder). The sound read is kept in one buffer that grows with the pass.
 
 The window of a row (index row ``[start_frame, end_frame)``, span from the start of its first frame
 ``t0`` to the end of its last frame ``t1`` = that frame's pts time + its duration), for an

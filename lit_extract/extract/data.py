@@ -20,8 +20,10 @@ T sampled frames and the next one (:func:`lit_extract.decode.video.next_frame_id
 module makes T flows (:mod:`lit_extract.extract.flow_stream`); its status counts all T + 1.
 
 With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
-sound (:mod:`lit_extract.decode.sound`: one demux pass per video, in the worker that decodes its
-frames), and with audio encoders only, no frame is decoded and ``"clips"`` is absent::
+sound (:mod:`lit_extract.decode.sound`, in the worker that decodes its frames: with
+``decoder="pyav"`` in the frame decoder's own pass, one open of each file; OpenCV reads no sound,
+so with ``"opencv"`` the sound takes a PyAV pass of its own), and with audio encoders only, no
+frame is decoded and ``"clips"`` is absent::
 
     {"audio":          float32 (B, K, S),   # K windows of S samples per row (K = 1 unless anchor span)
      "audio_examples": int64 (B,),          # windows used by each row (the rest are zeros)
@@ -473,6 +475,7 @@ class ClipDataModule(pl.LightningDataModule):
         self.crops, self.resize_short = crops, resize_short
         self.resize, self.crop_order = resize, crop_order
         self.audio_anchor = audio_anchor
+        self._told_sound_pass = False
         self.rows: dict[str, pd.DataFrame] = {}
         self.pending: dict[str, np.ndarray] = {}
         self.index_sha256: str | None = None
@@ -549,7 +552,12 @@ class ClipDataModule(pl.LightningDataModule):
             except LitExtractError as exc:
                 raise LitExtractError("audio encoders read the sound with PyAV: pip install av "
                                       "(or pip install -e '.[pyav]')") from exc
-        return sound, bool(getattr(module, "needs_frames", True))
+        frames = bool(getattr(module, "needs_frames", True))
+        if sound is not None and frames and self.decoder == "opencv" and not self._told_sound_pass:
+            log.info("OpenCV reads no sound: each video's sound takes a PyAV pass of its own; "
+                     "--data.decoder pyav reads frames and sound in one pass")
+            self._told_sound_pass = True
+        return sound, frames
 
     def next_frame(self) -> bool:
         """True when the model asks for each row's next frame too (its ``needs_next_frame``: a flow
