@@ -1,8 +1,9 @@
-"""The sound of each row: the audio data path's rows/s, and ``[r3d_18, vggish]`` in one pass
-against two runs (rows equal, time ratio). Under a minute on a 2-core CPU.
+"""The sound of each row: the audio data path's rows/s, and ``[i3d_inception, vggish]`` in one pass
+against two runs (rows equal, time ratio). A few minutes on a 2-core CPU.
 
     python benchmarks/audio_pass.py                # 2 videos of 12 s, once
     python benchmarks/audio_pass.py --seconds 60 --repeats 3
+    python benchmarks/audio_pass.py --video-encoder r3d_18   # a lighter video encoder beside vggish
 
 Videos (written once to ``$TMPDIR/lit_extract_audio/``): 320x240 H.264 at 24 fps with AAC
 44.1 kHz stereo sound (so the sound is decoded, resampled to 16 kHz and averaged to mono), indexed
@@ -11,10 +12,13 @@ in 16-frame snippets (XD-Violence's). Measured in this process, in the main proc
 
 1. the data path alone (``VideoClipStream`` batches, no encoder): rows/s with sound only (what a
    run of audio encoders only reads: no frame decoded), frames only (T = 16 at 112 px) and
-   frames + sound (one worker visit per video);
-2. ``Trainer.predict`` with an EmbeddingWriter: ``[r3d_18, vggish]`` (``weights none``, 16 frames
-   of 32 px: the CPU is the encoders' too) in one pass, against ``r3d_18`` then ``vggish`` alone;
-   each encoder's rows (shape, rows done) are compared.
+   frames + sound (``--data.decoder pyav``: one pass over each file feeds both), and the number
+   of times each file was opened;
+2. ``Trainer.predict`` with an EmbeddingWriter and ``--data.decoder pyav``:
+   ``[i3d_inception, vggish]`` (``weights none``, 16 frames of ``--img-size`` px: the CPU is the
+   encoders' too) in one pass, against ``i3d_inception`` then ``vggish`` alone; each encoder's
+   rows (shape, rows done) are compared (random weights differ between runs: that the rows of one
+   pass equal a run of each encoder alone, byte for byte, is ``tests/extract/test_audio_pass.py``).
 """
 
 from __future__ import annotations
@@ -88,25 +92,38 @@ def make_index(folder: Path, videos: int, seconds: float) -> Path:
     return index
 
 
-def data_path_rows_per_s(index: Path, sound: bool, frames: bool, repeats: int) -> tuple[float, int]:
-    """Best rows/s of the data path alone over the index's rows (no encoder, no writer)."""
+def data_path_rows_per_s(index: Path, sound: bool, frames: bool, repeats: int) -> tuple[float, int, float]:
+    """Best rows/s of the data path alone over the index's rows (no encoder, no writer), its rows,
+    and the opens of each file per pass."""
+    import av
+
     table = pd.read_csv(index)
     works = group_by_video(table, np.ones(len(table), bool), SNIPPET)
-    best = 0.0
-    for _ in range(repeats):
-        stream = VideoClipStream(shard_videos(works, 0, 1, 0), table["y"].to_numpy(np.int64), SNIPPET, 112, 16,
-                                 "pyav", sound=VGGISH_SOUND if sound else None, frames_needed=frames)
-        start, rows = time.perf_counter(), 0
-        for batch in stream:
-            rows += len(batch["rows"])
-            batch.release()
-        best = max(best, rows / (time.perf_counter() - start))
-    return best, rows
+    best, opens, opened = 0.0, 0, av.open
+
+    def counted(*args, **kwargs):
+        nonlocal opens
+        opens += 1
+        return opened(*args, **kwargs)
+
+    av.open = counted
+    try:
+        for _ in range(repeats):
+            stream = VideoClipStream(shard_videos(works, 0, 1, 0), table["y"].to_numpy(np.int64), SNIPPET, 112, 16,
+                                     "pyav", sound=VGGISH_SOUND if sound else None, frames_needed=frames)
+            start, rows = time.perf_counter(), 0
+            for batch in stream:
+                rows += len(batch["rows"])
+                batch.release()
+            best = max(best, rows / (time.perf_counter() - start))
+    finally:
+        av.open = opened
+    return best, rows, opens / (repeats * len(works))
 
 
-def predict(index: Path, encoders: list[str], out: Path) -> float:
-    data = ClipDataModule(str(index), frames=SNIPPET, img_size=32, batch_size=16, num_workers=0, decoder="pyav")
-    model = FrozenVideoEncoder(encoders, weights="none", frames=SNIPPET, img_size=32)
+def predict(index: Path, encoders: list[str], out: Path, img_size: int) -> float:
+    data = ClipDataModule(str(index), frames=SNIPPET, img_size=img_size, batch_size=16, num_workers=0, decoder="pyav")
+    model = FrozenVideoEncoder(encoders, weights="none", frames=SNIPPET, img_size=img_size)
     trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                       callbacks=[EmbeddingWriter(str(out), flush_interval_s=60)])
     start = time.perf_counter()
@@ -125,6 +142,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--video-encoder", default="i3d_inception")
+    parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "lit_extract_audio")
     args = parser.parse_args()
     quiet_known_warnings()
@@ -134,19 +153,20 @@ def main() -> None:
     index = make_index(args.data_dir, args.videos, args.seconds)
     for label, sound, frames in (("sound only", True, False), ("frames only (T=16, 112 px)", False, True),
                                  ("frames + sound", True, True)):
-        rate, rows = data_path_rows_per_s(index, sound, frames, args.repeats)
-        print(f"data path, {label}: {rate:.1f} rows/s ({rows} rows)")
+        rate, rows, opens = data_path_rows_per_s(index, sound, frames, args.repeats)
+        print(f"data path, {label}: {rate:.1f} rows/s ({rows} rows); {opens:g} open(s) of each file")
+    video = args.video_encoder
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         torch.manual_seed(0)
-        one = min(predict(index, ["r3d_18", "vggish"], root / f"pass{i}") for i in range(args.repeats))
-        r3d = min(predict(index, ["r3d_18"], root / f"r3d_18{i}") for i in range(args.repeats))
-        vggish = min(predict(index, ["vggish"], root / f"vggish{i}") for i in range(args.repeats))
+        one = min(predict(index, [video, "vggish"], root / f"pass{i}", args.img_size) for i in range(args.repeats))
+        seen = min(predict(index, [video], root / f"{video}{i}", args.img_size) for i in range(args.repeats))
+        heard = min(predict(index, ["vggish"], root / f"vggish{i}", args.img_size) for i in range(args.repeats))
         same = {encoder: rows_done(root / "pass0", encoder) == rows_done(root / f"{encoder}0", encoder)
-                for encoder in ("r3d_18", "vggish")}
+                for encoder in (video, "vggish")}
         rows = len(np.load(root / "pass0" / "emb_vggish_test.npy"))
-    print(f"[r3d_18, vggish] one pass: {one:.2f} s; two runs: {r3d + vggish:.2f} s ({r3d:.2f} + {vggish:.2f}); "
-          f"ratio {(r3d + vggish) / one:.2f}x; {rows} rows each; rows equal: {same}")
+    print(f"[{video}, vggish] at {args.img_size} px, one pass: {one:.2f} s; two runs: {seen + heard:.2f} s "
+          f"({seen:.2f} + {heard:.2f}); ratio {(seen + heard) / one:.2f}x; {rows} rows each; rows equal: {same}")
 
 
 if __name__ == "__main__":
