@@ -12,9 +12,10 @@ decodes no frame (:meth:`SoundRequest.read`: audio encoders only, OpenCV frames)
   channels averaged to mono (as VGGish's input code does); stored as one float32 array whose
   sample 0 is at ``origin``. A stretch whose packets fail to decode, or a jump in the timestamps,
   is silence at its own place (later sound is never shifted) and is remembered as *lost*;
-- the video stream's packets, not decoded: each frame's presentation time and duration
-  (:class:`FrameTimes`; frame ids as :mod:`lit_extract.decode.video` counts them, from the
-  timestamps).
+- the video stream's packets (decoded by the frame decoder, if at all): each frame's presentation
+  time and duration (frame ids as :mod:`lit_extract.decode.video` counts them, from the
+  timestamps; a frame without a timestamp gets its time on the frame-rate grid, a frame without a
+  duration ends where the next starts).
 
 A row is read as soon as its frames are out (:class:`RowSound`): where its frames' times or its
 window lie further in the file, the pass reads on first (the video packets it passes are kept for
@@ -59,19 +60,6 @@ AUDIO_STATUS_NAMES = {AUDIO_OK: "ok", AUDIO_PARTLY_SILENT: "partly_silent", AUDI
 GAP_S = 0.002  # a timestamp jump larger than this (seconds) is a gap: silence in place, lost
 READ_PAST_S = 0.05  # sound read past the end of the last wanted frame before the pass stops
 REORDER_FRAMES = 16  # video packets read past the last wanted frame (decode order differs from presentation)
-
-
-@dataclass(frozen=True)
-class FrameTimes:
-    """Frame ``k``'s presentation time ``starts[k]`` and end ``ends[k]`` (pts time + duration),
-    float64 seconds on the container's clock, for ``k = 0 .. last``.
-
-    A frame without a packet timestamp gets the time its id gives at the stream's frame rate
-    from the stream's start; a frame without a duration ends where the next frame starts (the
-    last one after one frame period)."""
-
-    starts: np.ndarray
-    ends: np.ndarray
 
 
 @dataclass
@@ -238,12 +226,6 @@ class _PacketTimes:
             return start + duration
         return start + self.period if k >= self.last else self.start(k + 1)
 
-    def frame_times(self) -> FrameTimes:
-        """:class:`FrameTimes` of frames 0..``last``."""
-        starts = np.array([self.start(k) for k in range(self.last + 1)], np.float64)
-        ends = np.array([self.end(k) for k in range(self.last + 1)], np.float64)
-        return FrameTimes(starts, ends)
-
 
 class SoundListener:
     """The sound and the frame times of one video, from the packets of one pass over it
@@ -318,19 +300,6 @@ class SoundListener:
         if not self.times.known_through(self.last_frame):
             return False
         return self.audio is None or self.assembler.covers(self.times.end(self.last_frame) + self.read_past)
-
-
-def read_sound(path: str, last_frame: int, rate: int, read_past: float = READ_PAST_S) -> tuple[SoundTrack, FrameTimes | None]:
-    """One pass over ``path``'s packets, decoding no frame: its sound at ``rate`` Hz, up to
-    ``read_past`` seconds after the end of frame ``last_frame`` (or to its end), and the times of
-    frames 0..``last_frame`` (None for an image folder or a file PyAV cannot open: no times, no sound).
-
-    Never raises for a damaged or soundless file: what could not be read is silence (see
-    :class:`SoundTrack`)."""
-    listener = _listen_alone(path, last_frame, rate, read_past)
-    if listener.times is None:
-        return SoundTrack(rate), None
-    return listener.track(), listener.times.frame_times()
 
 
 def _listen_alone(path: str, last_frame: int, rate: int, read_past: float) -> SoundListener:
