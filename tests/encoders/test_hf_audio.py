@@ -1,6 +1,6 @@
 """``hf:<directory>`` of an audio model (AST) against transformers' own feature extractor and model.
 
-A tiny random-init ``ASTForAudioClassification`` (hidden size 32, one layer, ``max_length`` 100
+A tiny ``ASTForAudioClassification`` with seeded random parameters (hidden size 32, one layer, ``max_length`` 100
 frames, 128 mel bins) is saved with its ``ASTFeatureExtractor(max_length=100)``; the expected
 embeddings are transformers' ``feature_extractor(windows, sampling_rate=16000, return_tensors="pt")``
 and the saved model's forward, run here.
@@ -34,12 +34,22 @@ def extractor(**changes) -> transformers.ASTFeatureExtractor:
         return transformers.ASTFeatureExtractor(max_length=FRAMES, **changes)
 
 
+def randomized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """``model`` with every parameter drawn again (AST starts its class and distillation tokens and its
+    positions at 0, which would make the two tokens equal), LayerNorm scales around 1."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            scale = 1.0 if name.endswith("weight") and parameter.ndim == 1 else 0.0
+            parameter.copy_(scale + 0.2 * torch.randn(parameter.shape, generator=generator))
+    return model
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """A save_pretrained folder: a seeded ASTForAudioClassification and its feature extractor."""
     path = tmp_path_factory.mktemp("ast")
-    torch.manual_seed(3)
-    transformers.ASTForAudioClassification(tiny_config()).save_pretrained(path)
+    randomized(transformers.ASTForAudioClassification(tiny_config()), 3).save_pretrained(path)
     extractor().save_pretrained(path)
     return path
 
