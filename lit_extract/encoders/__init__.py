@@ -9,7 +9,7 @@ asks which family it holds. A family is one module:
 - prefixed encoders (``timm:<model>``, ``hf:<directory>``): the module holds ``PREFIX`` and
   ``spec(model: str) -> EncoderSpec``, and imports its library only when asked for a spec.
 
-Audio encoders (``vggish``) take sound instead of clips: their spec is an
+Audio encoders (``vggish``; ``hf:<directory>`` of an audio model, e.g. AST) take sound instead of clips: their spec is an
 :class:`~lit_extract.encoders.spec.AudioEncoderSpec` (:func:`is_audio_encoder` tells them apart,
 :func:`build_audio_encoder` builds them); clip checks and mean/std do not apply to them.
 
@@ -30,6 +30,7 @@ Modules:
 - :mod:`~lit_extract.encoders.i3d_weights`: the published I3D weight files' layouts.
 - :mod:`~lit_extract.encoders.timm`: ``timm:<model>``, image models per frame.
 - :mod:`~lit_extract.encoders.hf`: ``hf:<directory>``, Hugging Face video models.
+- :mod:`~lit_extract.encoders.hf_audio`: ``hf:<directory>`` of an audio model (AST), an audio encoder.
 - :mod:`~lit_extract.encoders.vggish`: VGGish (``vggish``), AudioSet audio embeddings.
 - :mod:`~lit_extract.encoders.weights`: ``--model.weights`` words (``DEFAULT``, a path, ``none``).
 - :mod:`~lit_extract.encoders.extras`: optional extras, refused in one line when missing.

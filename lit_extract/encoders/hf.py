@@ -3,7 +3,8 @@
 ``--model.encoder hf:<directory>`` (a ``save_pretrained`` folder: ``config.json``, weights,
 ``preprocessor_config.json``) or ``hf:<hub id>`` (read from the Hugging Face cache; downloaded
 there when online). ``transformers`` is imported only here (``pip install 'lit_extract[hf]'``).
-Clips (B, 3, T, H, W) go to the model as the (B, T, 3, H, W) videos transformers takes.
+Clips (B, 3, T, H, W) go to the model as the (B, T, 3, H, W) videos transformers takes. A folder
+whose config is an audio model (AST) is an audio encoder instead: :mod:`~lit_extract.encoders.hf_audio`.
 
 The embedding is what the model's video-classification head reads, per ``config.model_type``:
 
@@ -42,10 +43,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from lit_extract.encoders import hf_audio
 from lit_extract.encoders.extras import require
 from lit_extract.encoders.memory_format import RankwiseMemoryFormat
-from lit_extract.encoders.spec import RGB, ClipLimits, EncoderSpec, weights_choice
-from lit_extract.encoders.weights import load_exact, read_state_dict, strip_prefix
+from lit_extract.encoders.spec import RGB, AudioEncoderSpec, ClipLimits, EncoderSpec, weights_choice
+from lit_extract.encoders.weights import load_exact, load_pretrained, read_state_dict, strip_prefix
 from lit_extract.errors import LitExtractError
 
 PREFIX = "hf:"
@@ -75,18 +77,21 @@ class VideoEmbedding(RankwiseMemoryFormat):
         return self.model(videos).logits
 
 
-def spec(model: str) -> EncoderSpec:
+def spec(model: str) -> EncoderSpec | AudioEncoderSpec:
     """The spec of ``hf:<directory or hub id>`` from its ``config.json`` and preprocessor config
-    (no weights are read).
+    (no weights are read): an :class:`AudioEncoderSpec` for an audio model
+    (:mod:`~lit_extract.encoders.hf_audio`).
 
     Raises:
         LitExtractError: transformers is missing, no such directory (or cached hub id), or a model
-            type outside :data:`MODEL_TYPES`.
+            type outside :data:`MODEL_TYPES` and :data:`hf_audio.MODEL_TYPES`.
     """
     name = PREFIX + model
     transformers = require("transformers", "hf", name)
     directory = _directory(model, name)
     config = _config(transformers, directory, name)
+    if config.model_type in hf_audio.MODEL_TYPES:
+        return hf_audio.spec(transformers, directory, config, name)
     mean, std = _normalization(directory, name)
     build = partial(_build, directory, name)
     weights = "DEFAULT (the model folder's own weights), none (random init) or a local state dict file"
@@ -123,10 +128,9 @@ def _config(transformers: ModuleType, directory: Path, name: str) -> Any:
     except (OSError, ValueError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise LitExtractError(f"encoder {name}: {directory} holds no readable config.json ({reason})") from exc
-    if config.model_type not in MODEL_TYPES:
-        raise LitExtractError(
-            f"encoder {name}: {directory} holds a {config.model_type!r} model; hf: takes {', '.join(MODEL_TYPES)}"
-        )
+    if config.model_type not in MODEL_TYPES + hf_audio.MODEL_TYPES:
+        raise LitExtractError(f"encoder {name}: {directory} holds a {config.model_type!r} model; "
+                              f"hf: takes {', '.join(MODEL_TYPES)} (video), {', '.join(hf_audio.MODEL_TYPES)} (audio)")
     return config
 
 
@@ -165,8 +169,8 @@ def _build(directory: Path, name: str, weights: str) -> tuple[nn.Module, int]:
     token_mean = config.model_type == "vjepa2" and not _is_classifier(config)
     factory = transformers.VJEPA2Model if token_mean else transformers.AutoModelForVideoClassification
     choice = weights_choice(weights)
-    if choice == "default":
-        model = _pretrained(factory, directory, name, token_mean)
+    if choice == "default":  # a missing fc_norm LayerNorm starts as weight 1, bias 0 (module doc)
+        model = load_pretrained(factory, directory, name, optional=("classifier.", "fc_norm."))
     else:
         model = factory.from_config(config) if not token_mean else factory(config)
     if not token_mean:
@@ -182,20 +186,3 @@ def _build(directory: Path, name: str, weights: str) -> tuple[nn.Module, int]:
 def _is_classifier(config: Any) -> bool:
     """Whether ``config`` describes a video-classification checkpoint (``architectures``)."""
     return any(arch.endswith("ForVideoClassification") for arch in (getattr(config, "architectures", None) or []))
-
-
-def _pretrained(factory: Any, directory: Path, name: str, token_mean: bool) -> nn.Module:
-    """``factory.from_pretrained(directory)``; refused when weights the embedding reads are not in the
-    directory (a missing ``fc_norm`` LayerNorm starts as weight 1, bias 0: see the module doc)."""
-    try:
-        model, info = factory.from_pretrained(directory, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise LitExtractError(f"encoder {name}: cannot load the weights in {directory} ({reason})") from exc
-    unread = [key for key in info["missing_keys"] if not key.startswith(("classifier.", "fc_norm."))]
-    if unread:
-        raise LitExtractError(
-            f"encoder {name}: {directory} holds no weights for {', '.join(sorted(unread)[:3])} "
-            f"({len(unread)} missing); pass a directory saved by save_pretrained of the whole model"
-        )
-    return model

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lit_extract.encoders.spec import AudioEncoderSpec, SoundInput, weights_choice
+from lit_extract.encoders.spec import AudioEncoderSpec, SoundInput, WeightsUnavailable, weights_choice
 from lit_extract.encoders.weights import load_exact, read_state_dict
 from lit_extract.errors import LitExtractError
 
@@ -155,8 +155,9 @@ class VGGish(nn.Module):
         return embeddings if self.postprocess is None else self.postprocess(embeddings)
 
 
-def download(file_name: str, what: str) -> Path:
-    """``RELEASE + file_name`` in the torch hub cache (downloaded once); offline: one line naming the file."""
+def download(file_name: str) -> Path:
+    """``RELEASE + file_name`` in the torch hub cache (downloaded once); offline, a
+    :class:`WeightsUnavailable` naming the file to fetch (its ``value``: ``/path/to/<file_name>``)."""
     cache = Path(torch.hub.get_dir()) / "checkpoints" / file_name
     if cache.is_file():
         return cache
@@ -164,10 +165,8 @@ def download(file_name: str, what: str) -> Path:
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(RELEASE + file_name, str(cache), progress=False)
     except Exception as exc:  # URLError, timeouts, a read-only cache, HTTP errors
-        raise LitExtractError(
-            f"could not download {file_name} from {RELEASE + file_name} ({exc}); offline, fetch that file "
-            f"elsewhere and pass {what} /path/to/{file_name}"
-        ) from exc
+        raise WeightsUnavailable(f"could not download {file_name} from {RELEASE + file_name} ({exc}); offline, "
+                                 "fetch that file elsewhere", f"/path/to/{file_name}") from exc
     return cache
 
 
@@ -198,18 +197,27 @@ def read_pca(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return vectors, means.reshape(-1)
 
 
+def _pca_download() -> Path:
+    """torchvggish's PCA file (:func:`download`); offline, one line naming ``--model.audio_postprocess``
+    (one value for every audio encoder of the run)."""
+    try:
+        return download(PCA_FILE)
+    except WeightsUnavailable as exc:
+        raise LitExtractError(f"{exc.reason}; pass --model.audio_postprocess {exc.value}") from exc
+
+
 def build(weights: str, postprocess: str | None = None) -> tuple[nn.Module, int]:
     """``--model.weights`` (``DEFAULT``: torchvggish's release, downloaded once; ``none``; a path) and
     ``--model.audio_postprocess`` (None: raw embeddings; ``DEFAULT`` or a path: PCA parameters)
     -> (:class:`VGGish`, 128)."""
     post = None
     if postprocess is not None:
-        pca_path = download(PCA_FILE, "--model.audio_postprocess") if weights_choice(postprocess) == "default" else Path(postprocess)
+        pca_path = _pca_download() if weights_choice(postprocess) == "default" else Path(postprocess)
         post = AudioSetPostprocess(*read_pca(pca_path))
     model = VGGish(post)
     choice = weights_choice(weights)
     if choice != "none":
-        path = download(WEIGHTS_FILE, "--model.weights") if choice == "default" else Path(weights)
+        path = download(WEIGHTS_FILE) if choice == "default" else Path(weights)  # offline: WeightsUnavailable
         load_exact(model.network, read_state_dict(path), path, NAME, EXPECTED_FILE)
     return model, EMBEDDING_DIM
 
@@ -219,5 +227,6 @@ ENCODERS: dict[str, AudioEncoderSpec] = {
         name=NAME,
         sound=SoundInput(sample_rate=SAMPLE_RATE, samples=EXAMPLE_SAMPLES, hop=EXAMPLE_HOP),
         build=build,
+        weights=f"DEFAULT (torchvggish's {WEIGHTS_FILE}, downloaded once), none (random init) or a local {WEIGHTS_FILE}",
     )
 }

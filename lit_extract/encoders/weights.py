@@ -1,8 +1,10 @@
-"""Reading a local weights file and loading it strictly, with one-line errors, for every family."""
+"""Reading a local weights file and loading it strictly, with one-line errors, for every family
+(and a transformers ``from_pretrained`` folder, for the ``hf:`` families)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -67,3 +69,27 @@ def load_exact(model: nn.Module, state: dict[str, torch.Tensor], path: Path, nam
         ]
         raise LitExtractError(f"{path}: does not fit encoder {name} ({'; '.join(problems)}); pass {expected_file}")
     model.load_state_dict(state, strict=True)
+
+
+def load_pretrained(factory: Any, directory: Path, name: str, optional: tuple[str, ...] = ()) -> nn.Module:
+    """``factory.from_pretrained(directory)`` (a transformers auto class) for encoder ``name``; refused
+    in one line when weights the model reads are not in the directory (keys under ``optional``
+    prefixes excepted: a head the embedding skips, a norm that starts as transformers initialises it).
+
+    Raises:
+        WeightsUnavailable: the directory holds no loadable weights (what to pass instead).
+        LitExtractError: some of the model's weights are missing from it.
+    """
+    try:
+        model, info = factory.from_pretrained(directory, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsUnavailable(f"encoder {name}: cannot load the weights in {directory} ({reason})",
+                                 "/path/to/its/state_dict.pth") from exc
+    unread = [key for key in info["missing_keys"] if not key.startswith(optional)]
+    if unread:
+        raise LitExtractError(
+            f"encoder {name}: {directory} holds no weights for {', '.join(sorted(unread)[:3])} "
+            f"({len(unread)} missing); pass a directory saved by save_pretrained of the whole model"
+        )
+    return model

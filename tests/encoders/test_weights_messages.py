@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from urllib.error import URLError
 
 import pytest
@@ -66,3 +67,69 @@ def test_a_failed_download_among_several_encoders_says_the_mapping_form(monkeypa
         "; encoder i3d_inception takes DEFAULT (piergiaj's rgb_imagenet.pt, downloaded once), none (random init) "
         "or a local rgb_imagenet.pt / model_rgb.pth; pass --model.weights "
         "'{r3d_18: none, i3d_inception: /path/to/rgb_imagenet.pt}' (one value per encoder)")
+
+
+VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
+VGGISH_TAKES = ("encoder vggish takes DEFAULT (torchvggish's vggish-10086976.pth, downloaded once), none (random init) "
+                "or a local vggish-10086976.pth")
+
+
+@pytest.fixture
+def vggish_offline(monkeypatch, tmp_path):
+    """An empty torch hub cache and no network."""
+    def offline(url, dst, *args, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr("torch.hub.download_url_to_file", offline)
+
+
+def predict_error_line(index, out, encoder: str, weights: str, capsys) -> str:
+    with pytest.raises(SystemExit):
+        main(["predict", "--data.index_path", str(index), "--data.frames", "16", "--writer.output_dir", str(out),
+              "--model.encoder", encoder, "--model.weights", weights])
+    return capsys.readouterr().err.strip()
+
+
+def test_vggish_offline_alone_says_the_single_value_to_pass(vggish_offline, index, tmp_path, capsys):
+    line = predict_error_line(index, tmp_path / "out", "vggish", "DEFAULT", capsys)
+    assert line == (f"error: could not download vggish-10086976.pth from {VGGISH_URL} (<urlopen error [Errno -2] Name "
+                    f"or service not known>); offline, fetch that file elsewhere; {VGGISH_TAKES}; "
+                    "pass --model.weights /path/to/vggish-10086976.pth")
+
+
+def test_vggish_offline_beside_i3d_inception_says_the_mapping_form(vggish_offline, index, tmp_path, capsys):
+    line = predict_error_line(index, tmp_path / "out", "[i3d_inception, vggish]",
+                              "{i3d_inception: none, vggish: DEFAULT}", capsys)
+    assert line.startswith(f"error: could not download vggish-10086976.pth from {VGGISH_URL}")
+    assert line.endswith(f"; {VGGISH_TAKES}; pass --model.weights "
+                         "'{i3d_inception: none, vggish: /path/to/vggish-10086976.pth}' (one value per encoder)")
+
+
+def test_a_missing_vggish_file_beside_a_video_encoder_says_the_mapping_form(tmp_path):
+    missing = tmp_path / "vggish.pth"
+    message = build_error(["r3d_18", "vggish"], ["none", str(missing)])
+    assert message == (f"{missing}: weights file not found; {VGGISH_TAKES}; pass --model.weights "
+                       "'{r3d_18: none, vggish: /path/to/an/existing/file}' (one value per encoder)")
+
+
+def test_vggish_pca_offline_names_its_own_flag(vggish_offline):
+    with pytest.raises(LitExtractError) as error:
+        FrozenVideoEncoder(["r3d_18", "vggish"], weights="none", frames=16, img_size=224, audio_postprocess="DEFAULT")
+    assert str(error.value).endswith("; offline, fetch that file elsewhere; "
+                                     "pass --model.audio_postprocess /path/to/vggish_pca_params-970ea276.pth")
+
+
+def test_an_hf_audio_folder_without_weights_beside_a_video_encoder_says_the_mapping_form(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path / "ast"
+    transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           max_length=100).save_pretrained(folder)  # config and feature extractor, no weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 128 bands over a 512-point FFT: some empty, as in AST's own
+        transformers.ASTFeatureExtractor(max_length=100).save_pretrained(folder)
+    message = build_error(["r3d_18", f"hf:{folder}"], ["none", "DEFAULT"])
+    assert message.startswith(f"encoder hf:{folder}: cannot load the weights in {folder} (")
+    assert message.endswith(f"; encoder hf:{folder} takes DEFAULT (the model folder's own weights), none (random init) "
+                            f"or a local state dict file; pass --model.weights "
+                            f"'{{r3d_18: none, hf:{folder}: /path/to/its/state_dict.pth}}' (one value per encoder)")
