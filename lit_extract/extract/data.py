@@ -8,7 +8,8 @@ opens a video once, decodes it in order and emits all of that video's clips from
 Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on GPU)::
 
     {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
-                                        # (B, crops, C, T, H, W) with crops 5 or 10 (lit_extract.decode.crops)
+                                        # (B, crops, C, T, H, W) with crops 5 or 10 (lit_extract.decode.crops);
+                                        # one crop: the whole frame resized, or its centre crop
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
      "status": uint8 (B,),              # lit_extract.decode.video.STATUS_*
@@ -36,9 +37,9 @@ sampled frames at native size, resized by the module on the device
      "colour": int64 (B, T), ...}       # 0; with decoder "pyav", YUV 4:2:0 frames are shipped as
                                         # their planes, converted on the device (lit_extract.decode.yuv)
 
-With several crops the device path ships the same native-size frames; the data module cuts the
-crops when the batch reaches the device (:meth:`ClipDataModule.on_after_batch_transfer`), so
-``predict_step`` sees ``"clips"`` (B, crops, C, T, H, W) as from the CPU.
+With several crops (or the centre crop) the device path ships the same native-size frames; the data
+module cuts the crops when the batch reaches the device (:meth:`ClipDataModule.on_after_batch_transfer`),
+so ``predict_step`` sees ``"clips"`` (B, crops, C, T, H, W) (the centre crop: (B, C, T, H, W)) as from the CPU.
 
 Inside DataLoader workers, batch buffers are reused once the main process has released them
 (:mod:`lit_extract.decode.buffers`).
@@ -64,7 +65,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lit_extract.decode.buffers import BufferPool, ClipBatch
-from lit_extract.decode.crops import CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
+from lit_extract.decode.crops import CENTRE, CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
 from lit_extract.decode.device_transform import crops_from_native
 from lit_extract.decode.sound import ANCHORS, Anchor, RowSound, SoundRequest
 from lit_extract.errors import LitExtractError
@@ -278,7 +279,7 @@ class _BatchBuilder:
         s = self.stream
         if not self.native:
             shape = (self.size, 3, s.frames, s.img_size, s.img_size)  # B C T H W
-            if s.crop is not None:
+            if s.crops > 1:
                 shape = (self.size, s.crops, *shape[1:])  # B crops C T H W
             if self.buffer is None:
                 self.buffer, self.slot = s.pool.acquire(shape)
@@ -310,7 +311,7 @@ class _BatchBuilder:
             self._acquire(max(native_bytes(frame) for frame in frames))
             write_native_clip(frames, self.buffer[i].numpy(), self.colour[i])
             self.sizes[i] = (height, width)
-        elif self.stream.crop is None:
+        elif self.stream.crops == 1:  # the frame resized, or its centre crop
             self._acquire(0)
             write_clip(frames, self.buffer[i].numpy())  # frames go straight to their slot: C T H W
         else:
@@ -390,21 +391,26 @@ class ClipDataModule(pl.LightningDataModule):
             embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default):
             ``device`` on a CUDA device, else ``exact``. The choice is recorded in
             run record and the manifest; a resumed run must keep it.
-        crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
+        crops: ``1``: each frame resized to ``img_size x img_size`` (with ``crop_order`` ``centre``:
+            the frame resized so its shorter side is ``resize_short``, or to ``resize``, then its
+            centre ``img_size`` crop, the five crops' centre box; rows stay (D,)); ``10``: ten-crop (frame
             resized so its shorter side is ``resize_short``, then the four corner and centre
             ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
             :mod:`lit_extract.decode.crops`); ``5``: the four corners and the centre, no flips. Clips become
             (crops, C, T, H, W); each video is still decoded once. With ``transform`` device the
             resize and crops run on the device (:func:`lit_extract.decode.device_transform.crops_from_native`).
-        resize_short: shorter side of the frame before the crops (``crops`` 5 or 10 without
-            ``resize``; >= ``img_size``).
+        resize_short: shorter side of the frame before the crops (``crops`` 5 or 10, or the centre
+            crop, without ``resize``; >= ``img_size``).
         resize: ``WIDTHxHEIGHT`` (e.g. ``340x256``, the I3D extractors'): every frame resized to
-            this fixed size before the crops, instead of ``resize_short`` (``crops`` 5 or 10 only).
+            this fixed size before the crops, instead of ``resize_short`` (``crops`` 5 or 10, or
+            the centre crop).
         crop_order: the order of the crops (:data:`lit_extract.decode.crops.CROP_ORDERS`): ``torchvision``
             (tl, tr, bl, br, centre), ``i3d_extractor`` (tl, tr, centre, bl, br: RTFM's I3D
             ResNet-50 features) or ``centre_first`` (centre, tl, tr, bl, br: XD-Violence's five-crop
-            files); ten crops add the same five of the mirrored frame. ``auto`` (default):
-            ``torchvision`` for ten crops, ``centre_first`` for five.
+            files); ten crops add the same five of the mirrored frame. ``centre``: with ``crops`` 1,
+            the centre crop alone (video_features' I3D and the THUMOS'14 features: short side 256,
+            centre 224). ``auto`` (default): ``torchvision`` for ten crops, ``centre_first`` for
+            five, the whole frame resized for one.
         audio_anchor: which sound each row gets when the run has audio encoders
             (:mod:`lit_extract.decode.sound`): ``end`` (default, XD-Violence's convention: the
             encoder's window ending where the row's last frame ends), ``centre`` (the window centred
@@ -427,7 +433,7 @@ class ClipDataModule(pl.LightningDataModule):
         crops: Literal[1, 5, 10] = 1,
         resize_short: int = 256,
         resize: str | None = None,
-        crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first"] = "auto",
+        crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first", "centre"] = "auto",
         audio_anchor: Anchor = "end",
     ) -> None:
         super().__init__()
@@ -575,8 +581,9 @@ class ClipDataModule(pl.LightningDataModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """A device-path batch of several crops, now on the device: its frames become ``"clips"``
-        uint8 (B, crops, C, T, H, W), resized and cut there (:func:`lit_extract.decode.device_transform.crops_from_native`)."""
+        """A device-path batch of several crops (or of the centre crop), now on the device: its frames
+        become ``"clips"`` uint8 (B, crops, C, T, H, W) (the centre crop: (B, C, T, H, W)), resized and
+        cut there (:func:`lit_extract.decode.device_transform.crops_from_native`)."""
         if isinstance(batch, ClipBatch) and "frames" in batch and self.geometry is not None:
             clips = crops_from_native(batch["frames"], batch["sizes"], self.geometry, batch.get("colour"))
             batch = batch.replace(clips=clips)
@@ -603,15 +610,23 @@ class ClipDataModule(pl.LightningDataModule):
 def crop_geometry(
     crops: int, img_size: int, resize_short: int, resize: str | None, crop_order: str
 ) -> CropGeometry | None:
-    """The :class:`CropGeometry` of ``--data.crops 5`` / ``10`` (None for one crop), the flags checked:
+    """The :class:`CropGeometry` of ``--data.crops 5`` / ``10`` or of the centre crop (``--data.crops 1
+    --data.crop_order centre``); None for one crop of the whole frame. The flags checked:
     a bad value raises one :class:`LitExtractError` line naming the flag."""
     if crops not in CROP_COUNTS:
         raise LitExtractError(f"--data.crops must be one of {', '.join(map(str, CROP_COUNTS))}, got {crops}")
-    if crop_order != "auto" and crop_order not in CROP_ORDERS:
-        raise LitExtractError(f"--data.crop_order {crop_order!r}: choose auto, {', '.join(CROP_ORDERS)}")
-    if crops == 1:
-        if resize is not None or crop_order != "auto":
-            raise LitExtractError("--data.resize and --data.crop_order shape crops: use them with --data.crops 5 or 10")
+    if crop_order not in ("auto", CENTRE, *CROP_ORDERS):
+        raise LitExtractError(f"--data.crop_order {crop_order!r}: choose auto, {', '.join(CROP_ORDERS)} or {CENTRE}")
+    if crop_order == CENTRE and crops != 1:
+        raise LitExtractError(f"--data.crop_order {CENTRE} is the one-crop centre crop: use it with --data.crops 1 "
+                              "(five and ten crops take auto, " + ", ".join(CROP_ORDERS) + ")")
+    if crops == 1 and crop_order not in ("auto", CENTRE):
+        raise LitExtractError(f"--data.crop_order {crop_order} orders crops: use it with --data.crops 5 or 10 "
+                              f"(with --data.crops 1: auto, the whole frame resized, or {CENTRE}, its centre crop)")
+    if crops == 1 and crop_order == "auto":
+        if resize is not None:
+            raise LitExtractError("--data.resize shapes crops: use it with --data.crops 5 or 10, or with "
+                                  f"--data.crops 1 --data.crop_order {CENTRE}")
         return None
     try:
         size = None if resize is None else parse_size(resize)

@@ -167,3 +167,35 @@ def test_a_long_videos_flow_is_computed_one_batch_at_a_time(tmp_path, monkeypatc
           "--model.flow_updates", "1", "--writer.output_dir", str(tmp_path / "run"),
           "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
     assert max(seen) <= 2 * 2 and sum(seen) == 18 * 2
+
+
+# --- the centre crop (THUMOS'14's recipe) ---------------------------------------------------------
+
+
+def test_a_centre_crop_two_stream_pass_writes_one_crop_rows_and_exports_two_stream_files(tmp_path, raft_file,
+                                                                                         tiny_flow) -> None:
+    """``--data.crops 1 --data.crop_order centre``: both streams' files hold (rows, D) as any one-crop
+    run (no crops axis), the manifest says one centre crop, and ``export --format two-stream`` takes it."""
+    import json
+
+    import numpy as np
+
+    from lit_extract.commands.cli import main
+
+    video = write_video(tmp_path / "video_test_0000004.mp4", (barcode_frame(k, 64, 48, "Normal") for k in range(40)))
+    index = write_index(tmp_path / "index.csv", clip_rows(video, "test", "Normal", 40, 16, 4))
+    run = tmp_path / "run"
+    main(["predict", "--data.index_path", str(index), "--data.frames", "2", "--data.img_size", "16",
+          "--data.crops", "1", "--data.crop_order", "centre", "--data.resize_short", "20",
+          "--data.batch_size", "4", "--data.num_workers", "0", "--model.encoder", "[r3d_18, tiny_flow]",
+          "--model.weights", "none", "--model.flow", "raft_small", "--model.flow_weights", raft_file[1],
+          "--model.flow_updates", "1", "--writer.output_dir", str(run),
+          "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+    rows = len(range(0, 40 - 16 + 1, 4))
+    for encoder, dim in (("r3d_18", 512), ("tiny_flow", 8)):
+        manifest = json.loads((run / f"manifest_{encoder}.json").read_text())
+        assert (manifest["crops"], manifest["crop_order"], manifest["resize_short"]) == (1, "centre", 20)
+        assert np.load(run / manifest["splits"]["test"]["files"]["embeddings"]).shape == (rows, dim)
+    main(["export", "--manifest", str(run / "manifest_r3d_18.json"), "--format", "two-stream",
+          "--out", str(tmp_path / "thumos")])
+    assert np.load(tmp_path / "thumos" / "video_test_0000004.npy").shape == (rows, 512 + 8)
