@@ -18,7 +18,10 @@ Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on 
 
 With a flow encoder in the run (the module's ``needs_next_frame``) every clip has T + 1 frames: its
 T sampled frames and the next one (:func:`lit_extract.decode.video.next_frame_ids`), from which the
-module makes T flows (:mod:`lit_extract.extract.flow_stream`); its status counts all T + 1.
+module makes T flows (:mod:`lit_extract.extract.flow_stream`). ``"status"`` counts the row's T
+frames (what the video encoders see); the batch also holds the flow rows' status over all T + 1::
+
+    {"flow_status": uint8 (B,), ...}    # "status", or 1 (repeated) where only the next frame was lost
 
 With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
 sound (:mod:`lit_extract.decode.sound`: one demux pass per video, in the worker that decodes its
@@ -72,6 +75,7 @@ from lit_extract.errors import LitExtractError
 from lit_extract.indexing.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.extract.stopping import ignore_stop_signals
 from lit_extract.decode.video import (
+    STATUS_REPEATED,
     Decoder,
     VideoOutcome,
     VideoReadError,
@@ -159,7 +163,8 @@ class VideoClipStream(IterableDataset):
     ``ceil(clips / batch_size)``); use with ``DataLoader(batch_size=None)``. ``transform`` is
     ``exact`` (uint8 RGB clips made on the CPU) or ``device`` (native-size frames, see the module
     docstring). ``sound``: each row's sound is read too (:mod:`lit_extract.decode.sound`);
-    ``frames_needed`` False: no frame is decoded (a run of audio encoders only).
+    ``frames_needed`` False: no frame is decoded (a run of audio encoders only). ``next_frame``: each
+    clip's ``frames`` end with the flow's next frame, left out of the row status (module docstring).
     """
 
     def __init__(
@@ -177,8 +182,10 @@ class VideoClipStream(IterableDataset):
         geometry: CropGeometry | None = None,
         sound: SoundRequest | None = None,
         frames_needed: bool = True,
+        next_frame: bool = False,
     ) -> None:
         self.shards = shards
+        self.next_frame = next_frame  # each clip's last frame is the flow's next frame, not the row's
         self.sound, self.frames_needed = sound, frames_needed
         self.crops = crops
         self.crop = geometry or (TenCrop(resize_short, img_size) if crops == CROPS else None)
@@ -223,11 +230,13 @@ class VideoClipStream(IterableDataset):
             clips = decode_clip_frames(
                 work.path, work.frame_ids, self.img_size, self.decoder, outcome, None if native else self.crop,
                 native=native, yuv=native,  # native frames: the crops are cut on the device
+                counted=self.frames - 1 if self.next_frame else None,  # the row status: its own T frames
             )
             for i, frames, clip_status in clips:
                 if batch.full:
                     yield batch.take()
-                batch.add(frames, work.rows[i], clip_status, None if sound is None else (sound, *work.spans[i]))
+                batch.add(frames, work.rows[i], clip_status, None if sound is None else (sound, *work.spans[i]),
+                          next_lost=i in outcome.next_lost)
                 batch.note_lost(work.path, work.rows[i], outcome.lost)
             self._report(outcome)
             batch.note_lost(work.path, work.rows[i], outcome.lost)  # the batch holding its last clip
@@ -241,10 +250,12 @@ class VideoClipStream(IterableDataset):
                 raise VideoReadError(f"{message}; fix or remove the file, or pass --data.on_error warn")
             log.warning(message)
         elif outcome.lost or outcome.clips_repeated or outcome.clips_unreadable:
+            next_lost = (f"; {len(outcome.next_lost)} flow row(s) lost the next frame (their flow status 1)"
+                         if outcome.next_lost else "")
             log.warning(
                 f"{outcome.path}: frames {format_ranges(outcome.lost)} lost; "
                 f"{outcome.clips_repeated} clip(s) repeat frames (status 1), "
-                f"{outcome.clips_unreadable} clip(s) are zeros (status 2)"
+                f"{outcome.clips_unreadable} clip(s) are zeros (status 2){next_lost}"
             )
 
 
@@ -262,6 +273,7 @@ class _BatchBuilder:
         self.slot = None
         self.rows = np.empty(self.size, np.int64)
         self.status = np.empty(self.size, np.uint8)
+        self.flow_status = np.empty(self.size, np.uint8)  # with the next frame: over all T + 1 frames
         self.sizes = np.zeros((self.size, 2), np.int64)
         self.colour = np.zeros((self.size, self.stream.frames), np.int64)
         if self.stream.sound is not None:  # fresh each batch: a batch's sound is small (B x K x S float32)
@@ -293,15 +305,18 @@ class _BatchBuilder:
             if old_slot is not None:
                 ClipBatch(slot=old_slot).release()  # never sent: this worker hands it straight back
 
-    def add(self, frames: list | None, row: int, status: int, sound: tuple[RowSound, int, int] | None = None) -> None:
+    def add(self, frames: list | None, row: int, status: int, sound: tuple[RowSound, int, int] | None = None,
+            next_lost: bool = False) -> None:
         """Copy one clip's T frames (None: no frames decoded) into the next slot of the batch, and
-        ``sound`` = (the video's :class:`RowSound`, the row's start and end frame) when the run hears."""
+        ``sound`` = (the video's :class:`RowSound`, the row's start and end frame) when the run hears.
+        ``status`` counts the row's own frames; ``next_lost``: the flow's next frame was lost too."""
         i = self.filled
         if sound is not None:
             self._add_sound(i, *sound)
         if frames is not None:
             self._add_frames(i, frames)
         self.rows[i], self.status[i] = row, status
+        self.flow_status[i] = max(status, STATUS_REPEATED) if next_lost else status  # the flow saw T + 1 frames
         self.filled += 1
 
     def _add_frames(self, i: int, frames: list) -> None:
@@ -345,6 +360,7 @@ class _BatchBuilder:
             "rows": torch.from_numpy(rows),
             "y": torch.from_numpy(s.labels[rows].astype(np.int64, copy=False)),
             "status": torch.from_numpy(self.status[:n]),
+            **({"flow_status": torch.from_numpy(self.flow_status[:n])} if s.next_frame else {}),
             "lost": torch.tensor([(row, a, b) for row, ranges in self.lost.values() for a, b in ranges],
                                  dtype=torch.int64).reshape(-1, 3),
         }
@@ -525,7 +541,7 @@ class ClipDataModule(pl.LightningDataModule):
         return VideoClipStream(
             shards, labels, self.frames + next_frame, self.img_size, self.batch_size, self.decoder, self.on_error,
             self.resolved_transform(), self.crops, self.resize_short, geometry=self.geometry,
-            sound=sound, frames_needed=frames_needed,
+            sound=sound, frames_needed=frames_needed, next_frame=next_frame,
         )
 
     def inputs(self) -> tuple[SoundRequest | None, bool]:
