@@ -354,7 +354,8 @@ def run_export(args: list[str]) -> None:
                 the one it looks like, else the one the video names are).
             names: rtfm, urdmu, vadclip or xdviodet: write the lists and ground truth under the paths
                 that method's code reads (list/ucf-i3d.list, frame_label/xd_gt.npy, list/gt.npy, ...)
-                in --out, the feature files in --out/features/; implies its format.
+                in --out, the feature files in --out/features/ (a flow encoder's, xdviodet:
+                list/flow.list, list/flow_test.list and --out/features/Flow/); implies its format.
             class_annotations: XD-Violence's annotations_multiclasses.txt (VadCLIP's list/): writes
                 VadCLIP's gt_segment.npy and gt_label.npy (per-crop; for UCF-Crime --annotations
                 already holds the classes).
@@ -364,7 +365,7 @@ def run_export(args: list[str]) -> None:
         from lit_extract.store.export import export_features, summary
         from lit_extract.store.flow_export import export_flow
 
-        flow = export_flow(manifest, format, out, flow_manifest)
+        flow = export_flow(manifest, format, out, flow_manifest, names, dataset)
         if flow is not None:
             print(flow.summary())
             return

@@ -1,4 +1,4 @@
-"""Crop geometry on one decoded frame (``--data.crops 5`` and ``10``), as pure functions.
+"""Crop geometry on one decoded frame (``--data.crops 5`` and ``10``, and one centre crop), as pure functions.
 
 The weakly-supervised anomaly-detection methods (RTFM, MGFN, UR-DMU, ...) train on ten-crop clip
 features. Each decoded BGR frame (H, W, 3) uint8 is
@@ -26,6 +26,12 @@ order               the five crops (ten: then the same five      whose
                                                                  (``__0`` = centre, ``__1..__4`` corners)
 ==================  ==========================================  ========================================
 
+One crop, ``--data.crops 1 --data.crop_order centre`` (the two-stream I3D recipe of video_features
+and the THUMOS'14 features): the frame resized the same way (shorter side ``resize_short``, or
+``resize``) and the centre box alone, ``int(round((side - size) / 2))`` -- the five crops' centre.
+Its frames are (img_size, img_size, 3), as a one-crop frame: no crops axis. Plain ``--data.crops 1``
+(no geometry) resizes the whole frame to ``img_size x img_size`` instead.
+
 Every order cuts the same boxes (the centre at ``int(round((side - size) / 2))``: rows 16:240,
 cols 58:282 of a 340 x 256 frame, as the extractor's hard-coded box); only their order differs.
 A flipped crop is a box of the mirrored frame, so crop 5 of ``torchvision`` order (tl of the flip)
@@ -45,9 +51,10 @@ import cv2
 import numpy as np
 
 CROPS = 10
-CROP_COUNTS = (1, 5, 10)  # --data.crops: one resized frame, five crops, ten crops
+CROP_COUNTS = (1, 5, 10)  # --data.crops: one resized frame (or its centre crop), five crops, ten crops
+CENTRE = "centre"  # the one-crop order: --data.crops 1 --data.crop_order centre
 
-CropOrder = Literal["torchvision", "i3d_extractor", "centre_first"]
+CropOrder = Literal["torchvision", "i3d_extractor", "centre_first", "centre"]
 BOX_NAMES = ("top_left", "top_right", "bottom_left", "bottom_right", "centre")  # five_crop_corners' order
 CROP_ORDERS: dict[str, tuple[str, ...]] = {
     "torchvision": BOX_NAMES,
@@ -135,19 +142,24 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def crop_boxes(height: int, width: int, size: int, crops: int, order: CropOrder) -> list[tuple[int, int, bool]]:
-    """``(top, left, flipped)`` of each of the ``crops`` (5 or 10) ``size x size`` crops of a
-    (height, width) frame, in output order. ``flipped``: the box is on the horizontally mirrored frame."""
+    """``(top, left, flipped)`` of each of the ``crops`` (1, 5 or 10) ``size x size`` crops of a
+    (height, width) frame, in output order. ``flipped``: the box is on the horizontally mirrored frame.
+    One crop (``order`` ``centre``): the centre box alone."""
     corners = dict(zip(BOX_NAMES, five_crop_corners(height, width, size)))
+    if crops == 1:
+        return [(*corners["centre"], False)]
     five = [corners[name] for name in CROP_ORDERS[order]]
     return [(top, left, flipped) for flipped in ((False, True) if crops == CROPS else (False,)) for top, left in five]
 
 
 @dataclass(frozen=True)
 class CropGeometry:
-    """The per-frame transform of ``--data.crops 5`` / ``10``: BGR (H, W, 3) -> BGR (crops, img_size, img_size, 3) uint8.
+    """The per-frame transform of ``--data.crops 5`` / ``10``: BGR (H, W, 3) -> BGR (crops, img_size, img_size, 3) uint8;
+    of ``--data.crops 1 --data.crop_order centre``: BGR (H, W, 3) -> BGR (img_size, img_size, 3) uint8 (no crops axis).
 
     The frame is resized (cv2 ``INTER_LINEAR``) to ``resize`` = (width, height) when given, else so
-    that its shorter side is ``resize_short``; then cut into :func:`crop_boxes` in ``order``.
+    that its shorter side is ``resize_short``; then cut into :func:`crop_boxes` in ``order``
+    (``centre`` for one crop, one of :data:`CROP_ORDERS` for five or ten).
     ``crops=10, resize=None, order="torchvision"`` is :class:`TenCrop`, bit for bit. The device path
     (:func:`lit_extract.decode.device_transform.crops_from_native`) cuts the same boxes.
     """
@@ -159,9 +171,11 @@ class CropGeometry:
     order: CropOrder = "torchvision"
 
     def __post_init__(self) -> None:
-        if self.crops not in (5, CROPS):
-            raise ValueError(f"crops must be 5 or {CROPS}, got {self.crops}")
-        if self.order not in CROP_ORDERS:
+        if self.crops not in CROP_COUNTS:
+            raise ValueError(f"crops must be one of {', '.join(map(str, CROP_COUNTS))}, got {self.crops}")
+        if self.crops == 1 and self.order != CENTRE:
+            raise ValueError(f"one crop is the centre crop (order {CENTRE!r}), got {self.order!r}")
+        if self.crops > 1 and self.order not in CROP_ORDERS:
             raise ValueError(f"crop order {self.order!r}: choose one of {', '.join(CROP_ORDERS)}")
         if self.resize is None and self.resize_short < self.img_size:
             raise ValueError(f"resize_short {self.resize_short} is smaller than the crop size {self.img_size}")
@@ -169,8 +183,10 @@ class CropGeometry:
             raise ValueError(f"resize {self.resize[0]}x{self.resize[1]} is smaller than the crop size {self.img_size}")
 
     @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (self.crops, self.img_size, self.img_size, 3)
+    def shape(self) -> tuple[int, ...]:
+        """The shape of one transformed frame: (crops, img_size, img_size, 3), (img_size, img_size, 3) for one crop."""
+        frame = (self.img_size, self.img_size, 3)
+        return frame if self.crops == 1 else (self.crops, *frame)
 
     def resized_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(height, width)`` of a (height, width) frame after the resize."""
@@ -189,4 +205,4 @@ class CropGeometry:
         out = np.empty((self.crops, self.img_size, self.img_size, *bgr.shape[2:]), dtype=bgr.dtype)
         for c, (top, left, flipped) in enumerate(crop_boxes(height, width, self.img_size, self.crops, self.order)):
             out[c] = images[flipped][top : top + self.img_size, left : left + self.img_size]
-        return out
+        return out[0] if self.crops == 1 else out  # one crop: a frame, as the one-crop path's

@@ -16,13 +16,14 @@ With ``--data.decoder pyav`` the workers do not convert colours either: frames i
 arrive as the decoder's planes and are converted here by a table of the decoder's own conversion,
 bit for bit (:mod:`lit_extract.decode.yuv`), so the clips equal those made from RGB frames.
 
-Several crops (``--data.crops 5`` / ``10``, :func:`crops_from_native`): the workers ship the same
+Several crops (``--data.crops 5`` / ``10``) or the centre crop (``--data.crops 1 --data.crop_order
+centre``), :func:`crops_from_native`: the workers ship the same
 native-size frames; here each frame is resized to the crop geometry's size (its shorter side, or a
 fixed ``--data.resize``) by the same formula, and the crops (and, for ten, the crops of the
 mirrored frame) are cut from it: the boxes of :class:`lit_extract.decode.crops.CropGeometry`, so the crops
 are the exact path's crops within the resize's rounding. The data module does it when a batch
 reaches the device (``ClipDataModule.on_after_batch_transfer``), so ``predict_step`` receives
-(B, crops, C, T, H, W) clips as from the exact path.
+(B, crops, C, T, H, W) clips (the centre crop: (B, C, T, H, W)) as from the exact path.
 
 Batch layout (made by :class:`lit_extract.extract.data.VideoClipStream`)::
 
@@ -105,7 +106,9 @@ def rgb_by_size(
 def crops_from_native(
     frames: torch.Tensor, sizes: torch.Tensor, geometry: CropGeometry, colour: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """A device-path batch -> uint8 RGB crops (B, crops, 3, T, img_size, img_size) on ``frames``' device.
+    """A device-path batch -> uint8 RGB crops (B, crops, 3, T, img_size, img_size) on ``frames``' device;
+    the centre crop of one-crop geometry (``--data.crop_order centre``) -> (B, 3, T, img_size, img_size), as
+    the exact path's one-crop clips.
 
     The inputs are :func:`clips_from_native`'s. Each frame is resized to
     ``geometry.resized_shape(h, w)`` (cv2.INTER_LINEAR's formula, rounded to whole grey levels) and
@@ -123,4 +126,4 @@ def crops_from_native(
         )  # (B' T) crops C S S
         crops = crops.view(len(members), length, geometry.crops, 3, size, size)  # B' T crops C S S
         out[members] = crops.permute(0, 2, 3, 1, 4, 5)  # -> B' crops C T S S
-    return out
+    return out[:, 0] if geometry.crops == 1 else out  # one crop: B C T S S, no crops axis

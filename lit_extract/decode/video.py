@@ -453,6 +453,7 @@ class VideoOutcome:
     clips_repeated: int = 0
     clips_unreadable: int = 0
     first_unreadable_frame: int | None = None  # first lost frame id, None when nothing was lost
+    next_lost: set[int] = field(default_factory=set)  # clips whose frames after the counted ones were lost
     log: DecodeLog = field(default_factory=DecodeLog)
 
     @property
@@ -467,24 +468,29 @@ class VideoOutcome:
         return self.log.lost
 
 
-def assemble_clip(frame_ids: Sequence[int], cache: dict[int, Any], zeros: Any) -> tuple[list[Any], int]:
-    """A clip's T frames from ``cache`` with the fallback rule (``zeros`` if nothing came before), and its status."""
-    frames, last_good, missing = [], None, 0
+def assemble_clip(
+    frame_ids: Sequence[int], cache: dict[int, Any], zeros: Any, counted: int | None = None
+) -> tuple[list[Any], int]:
+    """A clip's frames from ``cache`` with the fallback rule (``zeros`` if nothing came before), and
+    the status of its first ``counted`` frames (None: all of them; :func:`clip_status`)."""
+    frames, last_good, present = [], None, []
     for k in frame_ids:
         frame = cache.get(k)
+        present.append(frame is not None)
         if frame is None:
-            missing += 1
             frame = last_good if last_good is not None else zeros
         else:
             last_good = frame
         frames.append(frame)
-    if missing == 0:
-        status = STATUS_OK
-    elif last_good is None:
-        status = STATUS_UNREADABLE
-    else:
-        status = STATUS_REPEATED
-    return frames, status
+    return frames, clip_status(present[:counted])
+
+
+def clip_status(present: Sequence[bool]) -> int:
+    """The status of a clip whose frames were decoded or not (``present``): every one ok, none
+    unreadable (all fallback zeros), else some repeat an earlier frame."""
+    if all(present):
+        return STATUS_OK
+    return STATUS_REPEATED if any(present) else STATUS_UNREADABLE
 
 
 def native_bytes(frame: np.ndarray | Yuv420Frame) -> int:
@@ -527,6 +533,7 @@ def decode_clip_frames(
     native: bool = False,
     yuv: bool = False,
     listener: PacketListener | None = None,
+    counted: int | None = None,
 ) -> Iterator[tuple[int, list[Any], int]]:
     """:func:`decode_clips` without copies: yields ``(clip_position, frames, status)`` where ``frames``
     is a list of T BGR (img_size, img_size, 3) uint8 arrays, shared by the clips that sample the
@@ -540,6 +547,10 @@ def decode_clip_frames(
     planes (:class:`lit_extract.decode.yuv.Yuv420Frame`), the others (and the zeros) BGR as before.
     ``listener``: heard in the decoder's own pass (:func:`iter_frames_pyav`; ``decoder="pyav"`` and a
     video file only, see :func:`hears_in_decode_pass`).
+
+    ``counted`` (a flow clip: T + 1 frames, the row's T and the next one): ``status`` (and the
+    outcome's clip counts) counts a clip's first ``counted`` frames, the row's own; a clip whose
+    later frames were not all decoded is in ``outcome.next_lost``. None: the status counts every frame.
     """
     outcome = outcome if outcome is not None else VideoOutcome(path)
     ids = [[int(k) for k in frame_ids] for frame_ids in clip_frame_ids]
@@ -559,7 +570,9 @@ def decode_clip_frames(
             i = order[next_clip]
             if native and zeros is None:  # no frame was ever read: every clip is zeros
                 zeros = np.zeros((2, 2, 3), np.uint8)
-            frames, status = assemble_clip(ids[i], cache, zeros)
+            frames, status = assemble_clip(ids[i], cache, zeros, counted)
+            if counted is not None and not all(k in cache for k in ids[i][counted:]):
+                outcome.next_lost.add(i)
             outcome.clips_repeated += status == STATUS_REPEATED
             outcome.clips_unreadable += status == STATUS_UNREADABLE
             yield i, frames, status

@@ -8,7 +8,8 @@ opens a video once, decodes it in order and emits all of that video's clips from
 Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on GPU)::
 
     {"clips":  uint8 (B, C, T, H, W),   # RGB, not normalized: the module normalizes on the device
-                                        # (B, crops, C, T, H, W) with crops 5 or 10 (lit_extract.decode.crops)
+                                        # (B, crops, C, T, H, W) with crops 5 or 10 (lit_extract.decode.crops);
+                                        # one crop: the whole frame resized, or its centre crop
      "rows":   int64 (B,),              # row position within the split (= output row)
      "y":      int64 (B,),              # label from the index
      "status": uint8 (B,),              # lit_extract.decode.video.STATUS_*
@@ -17,7 +18,10 @@ Batches are :class:`lit_extract.decode.buffers.ClipBatch` dicts (pinned when on 
 
 With a flow encoder in the run (the module's ``needs_next_frame``) every clip has T + 1 frames: its
 T sampled frames and the next one (:func:`lit_extract.decode.video.next_frame_ids`), from which the
-module makes T flows (:mod:`lit_extract.extract.flow_stream`); its status counts all T + 1.
+module makes T flows (:mod:`lit_extract.extract.flow_stream`). ``"status"`` counts the row's T
+frames (what the video encoders see); the batch also holds the flow rows' status over all T + 1::
+
+    {"flow_status": uint8 (B,), ...}    # "status", or 1 (repeated) where only the next frame was lost
 
 With audio encoders in the run (the module's ``sound_input``) each batch also holds each row's
 sound (:mod:`lit_extract.decode.sound`, in the worker that decodes its frames: with
@@ -38,9 +42,9 @@ sampled frames at native size, resized by the module on the device
      "colour": int64 (B, T), ...}       # 0; with decoder "pyav", YUV 4:2:0 frames are shipped as
                                         # their planes, converted on the device (lit_extract.decode.yuv)
 
-With several crops the device path ships the same native-size frames; the data module cuts the
-crops when the batch reaches the device (:meth:`ClipDataModule.on_after_batch_transfer`), so
-``predict_step`` sees ``"clips"`` (B, crops, C, T, H, W) as from the CPU.
+With several crops (or the centre crop) the device path ships the same native-size frames; the data
+module cuts the crops when the batch reaches the device (:meth:`ClipDataModule.on_after_batch_transfer`),
+so ``predict_step`` sees ``"clips"`` (B, crops, C, T, H, W) (the centre crop: (B, C, T, H, W)) as from the CPU.
 
 Inside DataLoader workers, batch buffers are reused once the main process has released them
 (:mod:`lit_extract.decode.buffers`).
@@ -66,13 +70,14 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lit_extract.decode.buffers import BufferPool, ClipBatch
-from lit_extract.decode.crops import CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
+from lit_extract.decode.crops import CENTRE, CROP_COUNTS, CROP_ORDERS, CROPS, CropGeometry, TenCrop, default_order, parse_size
 from lit_extract.decode.device_transform import crops_from_native
 from lit_extract.decode.sound import ANCHORS, Anchor, RowSound, SoundRequest
 from lit_extract.errors import LitExtractError
 from lit_extract.indexing.index import SPLITS, file_sha256, load_index, split_rows
 from lit_extract.extract.stopping import ignore_stop_signals
 from lit_extract.decode.video import (
+    STATUS_REPEATED,
     Decoder,
     VideoOutcome,
     VideoReadError,
@@ -161,7 +166,8 @@ class VideoClipStream(IterableDataset):
     ``ceil(clips / batch_size)``); use with ``DataLoader(batch_size=None)``. ``transform`` is
     ``exact`` (uint8 RGB clips made on the CPU) or ``device`` (native-size frames, see the module
     docstring). ``sound``: each row's sound is read too (:mod:`lit_extract.decode.sound`);
-    ``frames_needed`` False: no frame is decoded (a run of audio encoders only).
+    ``frames_needed`` False: no frame is decoded (a run of audio encoders only). ``next_frame``: each
+    clip's ``frames`` end with the flow's next frame, left out of the row status (module docstring).
     """
 
     def __init__(
@@ -179,8 +185,10 @@ class VideoClipStream(IterableDataset):
         geometry: CropGeometry | None = None,
         sound: SoundRequest | None = None,
         frames_needed: bool = True,
+        next_frame: bool = False,
     ) -> None:
         self.shards = shards
+        self.next_frame = next_frame  # each clip's last frame is the flow's next frame, not the row's
         self.sound, self.frames_needed = sound, frames_needed
         self.crops = crops
         self.crop = geometry or (TenCrop(resize_short, img_size) if crops == CROPS else None)
@@ -226,11 +234,13 @@ class VideoClipStream(IterableDataset):
                 work.path, work.frame_ids, self.img_size, self.decoder, outcome, None if native else self.crop,
                 native=native, yuv=native,  # native frames: the crops are cut on the device
                 listener=sound.listener if sound is not None and self._hears_in_decode_pass(work) else None,
+                counted=self.frames - 1 if self.next_frame else None,  # the row status: its own T frames
             )
             for i, frames, clip_status in clips:
                 if batch.full:
                     yield batch.take()
-                batch.add(frames, work.rows[i], clip_status, None if sound is None else (sound, *work.spans[i]))
+                batch.add(frames, work.rows[i], clip_status, None if sound is None else (sound, *work.spans[i]),
+                          next_lost=i in outcome.next_lost)
                 batch.note_lost(work.path, work.rows[i], outcome.lost)
             self._report(outcome)
             batch.note_lost(work.path, work.rows[i], outcome.lost)  # the batch holding its last clip
@@ -255,10 +265,12 @@ class VideoClipStream(IterableDataset):
                 raise VideoReadError(f"{message}; fix or remove the file, or pass --data.on_error warn")
             log.warning(message)
         elif outcome.lost or outcome.clips_repeated or outcome.clips_unreadable:
+            next_lost = (f"; {len(outcome.next_lost)} flow row(s) lost the next frame (their flow status 1)"
+                         if outcome.next_lost else "")
             log.warning(
                 f"{outcome.path}: frames {format_ranges(outcome.lost)} lost; "
                 f"{outcome.clips_repeated} clip(s) repeat frames (status 1), "
-                f"{outcome.clips_unreadable} clip(s) are zeros (status 2)"
+                f"{outcome.clips_unreadable} clip(s) are zeros (status 2){next_lost}"
             )
 
 
@@ -276,6 +288,7 @@ class _BatchBuilder:
         self.slot = None
         self.rows = np.empty(self.size, np.int64)
         self.status = np.empty(self.size, np.uint8)
+        self.flow_status = np.empty(self.size, np.uint8)  # with the next frame: over all T + 1 frames
         self.sizes = np.zeros((self.size, 2), np.int64)
         self.colour = np.zeros((self.size, self.stream.frames), np.int64)
         if self.stream.sound is not None:  # fresh each batch: a batch's sound is small (B x K x S float32)
@@ -293,7 +306,7 @@ class _BatchBuilder:
         s = self.stream
         if not self.native:
             shape = (self.size, 3, s.frames, s.img_size, s.img_size)  # B C T H W
-            if s.crop is not None:
+            if s.crops > 1:
                 shape = (self.size, s.crops, *shape[1:])  # B crops C T H W
             if self.buffer is None:
                 self.buffer, self.slot = s.pool.acquire(shape)
@@ -307,15 +320,18 @@ class _BatchBuilder:
             if old_slot is not None:
                 ClipBatch(slot=old_slot).release()  # never sent: this worker hands it straight back
 
-    def add(self, frames: list | None, row: int, status: int, sound: tuple[RowSound, int, int] | None = None) -> None:
+    def add(self, frames: list | None, row: int, status: int, sound: tuple[RowSound, int, int] | None = None,
+            next_lost: bool = False) -> None:
         """Copy one clip's T frames (None: no frames decoded) into the next slot of the batch, and
-        ``sound`` = (the video's :class:`RowSound`, the row's start and end frame) when the run hears."""
+        ``sound`` = (the video's :class:`RowSound`, the row's start and end frame) when the run hears.
+        ``status`` counts the row's own frames; ``next_lost``: the flow's next frame was lost too."""
         i = self.filled
         if sound is not None:
             self._add_sound(i, *sound)
         if frames is not None:
             self._add_frames(i, frames)
         self.rows[i], self.status[i] = row, status
+        self.flow_status[i] = max(status, STATUS_REPEATED) if next_lost else status  # the flow saw T + 1 frames
         self.filled += 1
 
     def _add_frames(self, i: int, frames: list) -> None:
@@ -325,7 +341,7 @@ class _BatchBuilder:
             self._acquire(max(native_bytes(frame) for frame in frames))
             write_native_clip(frames, self.buffer[i].numpy(), self.colour[i])
             self.sizes[i] = (height, width)
-        elif self.stream.crop is None:
+        elif self.stream.crops == 1:  # the frame resized, or its centre crop
             self._acquire(0)
             write_clip(frames, self.buffer[i].numpy())  # frames go straight to their slot: C T H W
         else:
@@ -359,6 +375,7 @@ class _BatchBuilder:
             "rows": torch.from_numpy(rows),
             "y": torch.from_numpy(s.labels[rows].astype(np.int64, copy=False)),
             "status": torch.from_numpy(self.status[:n]),
+            **({"flow_status": torch.from_numpy(self.flow_status[:n])} if s.next_frame else {}),
             "lost": torch.tensor([(row, a, b) for row, ranges in self.lost.values() for a, b in ranges],
                                  dtype=torch.int64).reshape(-1, 3),
         }
@@ -405,21 +422,26 @@ class ClipDataModule(pl.LightningDataModule):
             embeddings; faster where the CPU is the limit, as on GPU machines). ``auto`` (default):
             ``device`` on a CUDA device, else ``exact``. The choice is recorded in
             run record and the manifest; a resumed run must keep it.
-        crops: ``1``: each frame resized to ``img_size x img_size``; ``10``: ten-crop (frame
+        crops: ``1``: each frame resized to ``img_size x img_size`` (with ``crop_order`` ``centre``:
+            the frame resized so its shorter side is ``resize_short``, or to ``resize``, then its
+            centre ``img_size`` crop, the five crops' centre box; rows stay (D,)); ``10``: ten-crop (frame
             resized so its shorter side is ``resize_short``, then the four corner and centre
             ``img_size`` crops and their flips, torchvision ``TenCrop`` order; see
             :mod:`lit_extract.decode.crops`); ``5``: the four corners and the centre, no flips. Clips become
             (crops, C, T, H, W); each video is still decoded once. With ``transform`` device the
             resize and crops run on the device (:func:`lit_extract.decode.device_transform.crops_from_native`).
-        resize_short: shorter side of the frame before the crops (``crops`` 5 or 10 without
-            ``resize``; >= ``img_size``).
+        resize_short: shorter side of the frame before the crops (``crops`` 5 or 10, or the centre
+            crop, without ``resize``; >= ``img_size``).
         resize: ``WIDTHxHEIGHT`` (e.g. ``340x256``, the I3D extractors'): every frame resized to
-            this fixed size before the crops, instead of ``resize_short`` (``crops`` 5 or 10 only).
+            this fixed size before the crops, instead of ``resize_short`` (``crops`` 5 or 10, or
+            the centre crop).
         crop_order: the order of the crops (:data:`lit_extract.decode.crops.CROP_ORDERS`): ``torchvision``
             (tl, tr, bl, br, centre), ``i3d_extractor`` (tl, tr, centre, bl, br: RTFM's I3D
             ResNet-50 features) or ``centre_first`` (centre, tl, tr, bl, br: XD-Violence's five-crop
-            files); ten crops add the same five of the mirrored frame. ``auto`` (default):
-            ``torchvision`` for ten crops, ``centre_first`` for five.
+            files); ten crops add the same five of the mirrored frame. ``centre``: with ``crops`` 1,
+            the centre crop alone (video_features' I3D and the THUMOS'14 features: short side 256,
+            centre 224). ``auto`` (default): ``torchvision`` for ten crops, ``centre_first`` for
+            five, the whole frame resized for one.
         audio_anchor: which sound each row gets when the run has audio encoders
             (:mod:`lit_extract.decode.sound`): ``end`` (default, XD-Violence's convention: the
             encoder's window ending where the row's last frame ends), ``centre`` (the window centred
@@ -442,7 +464,7 @@ class ClipDataModule(pl.LightningDataModule):
         crops: Literal[1, 5, 10] = 1,
         resize_short: int = 256,
         resize: str | None = None,
-        crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first"] = "auto",
+        crop_order: Literal["auto", "torchvision", "i3d_extractor", "centre_first", "centre"] = "auto",
         audio_anchor: Anchor = "end",
     ) -> None:
         super().__init__()
@@ -535,7 +557,7 @@ class ClipDataModule(pl.LightningDataModule):
         return VideoClipStream(
             shards, labels, self.frames + next_frame, self.img_size, self.batch_size, self.decoder, self.on_error,
             self.resolved_transform(), self.crops, self.resize_short, geometry=self.geometry,
-            sound=sound, frames_needed=frames_needed,
+            sound=sound, frames_needed=frames_needed, next_frame=next_frame,
         )
 
     def inputs(self) -> tuple[SoundRequest | None, bool]:
@@ -596,8 +618,9 @@ class ClipDataModule(pl.LightningDataModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """A device-path batch of several crops, now on the device: its frames become ``"clips"``
-        uint8 (B, crops, C, T, H, W), resized and cut there (:func:`lit_extract.decode.device_transform.crops_from_native`)."""
+        """A device-path batch of several crops (or of the centre crop), now on the device: its frames
+        become ``"clips"`` uint8 (B, crops, C, T, H, W) (the centre crop: (B, C, T, H, W)), resized and
+        cut there (:func:`lit_extract.decode.device_transform.crops_from_native`)."""
         if isinstance(batch, ClipBatch) and "frames" in batch and self.geometry is not None:
             clips = crops_from_native(batch["frames"], batch["sizes"], self.geometry, batch.get("colour"))
             batch = batch.replace(clips=clips)
@@ -624,15 +647,23 @@ class ClipDataModule(pl.LightningDataModule):
 def crop_geometry(
     crops: int, img_size: int, resize_short: int, resize: str | None, crop_order: str
 ) -> CropGeometry | None:
-    """The :class:`CropGeometry` of ``--data.crops 5`` / ``10`` (None for one crop), the flags checked:
+    """The :class:`CropGeometry` of ``--data.crops 5`` / ``10`` or of the centre crop (``--data.crops 1
+    --data.crop_order centre``); None for one crop of the whole frame. The flags checked:
     a bad value raises one :class:`LitExtractError` line naming the flag."""
     if crops not in CROP_COUNTS:
         raise LitExtractError(f"--data.crops must be one of {', '.join(map(str, CROP_COUNTS))}, got {crops}")
-    if crop_order != "auto" and crop_order not in CROP_ORDERS:
-        raise LitExtractError(f"--data.crop_order {crop_order!r}: choose auto, {', '.join(CROP_ORDERS)}")
-    if crops == 1:
-        if resize is not None or crop_order != "auto":
-            raise LitExtractError("--data.resize and --data.crop_order shape crops: use them with --data.crops 5 or 10")
+    if crop_order not in ("auto", CENTRE, *CROP_ORDERS):
+        raise LitExtractError(f"--data.crop_order {crop_order!r}: choose auto, {', '.join(CROP_ORDERS)} or {CENTRE}")
+    if crop_order == CENTRE and crops != 1:
+        raise LitExtractError(f"--data.crop_order {CENTRE} is the one-crop centre crop: use it with --data.crops 1 "
+                              "(five and ten crops take auto, " + ", ".join(CROP_ORDERS) + ")")
+    if crops == 1 and crop_order not in ("auto", CENTRE):
+        raise LitExtractError(f"--data.crop_order {crop_order} orders crops: use it with --data.crops 5 or 10 "
+                              f"(with --data.crops 1: auto, the whole frame resized, or {CENTRE}, its centre crop)")
+    if crops == 1 and crop_order == "auto":
+        if resize is not None:
+            raise LitExtractError("--data.resize shapes crops: use it with --data.crops 5 or 10, or with "
+                                  f"--data.crops 1 --data.crop_order {CENTRE}")
         return None
     try:
         size = None if resize is None else parse_size(resize)

@@ -2,7 +2,7 @@
 
 With a flow encoder in ``--model.encoder`` (``i3d_inception_flow``) every row is decoded with one
 frame more than ``--data.frames``: its T sampled frames and the next one, one sampling step
-after its last (:func:`lit_extract.decode.video.flow_frame_ids`), so that its flow clip has T
+after its last (:func:`lit_extract.decode.video.next_frame_ids`), so that its flow clip has T
 flows, flow t from frame t to frame t + 1 -- video_features' convention (a stack of T + 1 frames
 gives T flows). Video encoders see the first T frames, exactly the clips of a run without flow.
 A row that ends the video has no next frame: its last frame is repeated, so its last flow is that

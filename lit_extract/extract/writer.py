@@ -20,6 +20,12 @@ An audio encoder (``vggish``) writes (rows, D) whatever the crops, and its own l
 files (``y_{e}_{s}.npy``, ``status_{e}_{s}.npy``) holding each row's audio status (0 ok, 1 partly
 silent, 2 silent: :mod:`lit_extract.decode.sound`), counted in its manifest under those names.
 
+A flow encoder (``i3d_inception_flow``) writes its own labels and status files too: its rows' status
+counts the T + 1 frames its flow clip took (the row's T and the next one), so a row whose next frame
+alone was lost is 1 there and 0 in the shared ``status_{s}.npy``, which counts the row's T frames
+(what the video encoders saw). Its manifest counts and names them (``status_counts``,
+``affected_videos``). A folder whose flow run was started before it had its own files keeps sharing.
+
 Why positioned writes and not a shared ``np.memmap``: under DDP every process writes its own rows
 straight into the shared files (no gather to rank 0, memory flat in dataset size). A shared
 memory map flushes whole pages, so two hosts writing neighbouring rows of one page over
@@ -405,7 +411,7 @@ class EmbeddingWriter(BasePredictionWriter):
             files = self.files[encoder][split]
             todo = ~self.done_before[encoder][split][rows]  # rows another encoder needed: not rewritten
             mine = rows[todo]
-            status = batch["audio_status" if is_audio(self.runs.get(encoder, {})) else "status"].cpu().numpy()[order]
+            status = batch[status_key(self.runs.get(encoder, {}), files, batch)].cpu().numpy()[order]
             arrays = {"embeddings": values.cpu().numpy()[order][todo], "labels": labels[todo], "status": status[todo]}
             for start, stop in contiguous_runs(mine):
                 for key, array in arrays.items():
@@ -552,6 +558,16 @@ class EmbeddingWriter(BasePredictionWriter):
 def is_audio(run: dict[str, Any]) -> bool:
     """True for the run identity of an audio encoder (its rows are sound, its statuses audio statuses)."""
     return run.get("kind") == "audio"
+
+
+def status_key(run: dict[str, Any], files: SplitFiles, batch: Any) -> str:
+    """The batch entry an encoder's status file holds: an audio encoder's ``audio_status``; a flow
+    encoder's ``flow_status`` (over its T + 1 frames) when its status file is its own; else the
+    row status ``status`` (the row's T frames; a status file shared with the video encoders)."""
+    if is_audio(run):
+        return "audio_status"
+    own = files.names["status"] != layout.SHARED_TEMPLATES["status"].replace("{split}", files.split)
+    return "flow_status" if run.get("kind") == "flow" and own and "flow_status" in batch else "status"
 
 
 def describe_runs(data: Any, module: pl.LightningModule) -> dict[str, dict[str, Any]]:

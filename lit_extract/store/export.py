@@ -97,6 +97,7 @@ GROUND_TRUTHS = {"ucf-crime": (GROUND_TRUTH, np.float64), "shanghaitech": ("gt-s
                  "xd-violence": ("gt_xd.npy", np.float32)}  # file name, dtype: as each family's make_gt script
 CSV_OF_LIST = {TRAIN_LIST: "train.csv", TEST_LIST: "test.csv"}  # VadCLIP's lists (per-crop)
 AUDIO_LIST_OF = {TRAIN_LIST: "audio.list", TEST_LIST: "audio_test.list"}  # XDVioDet's audio lists
+FLOW_LISTS = ("flow.list", "flow_test.list")  # XDVioDet's flow lists (lit_extract.store.flow_export)
 UCF_TEST_CROP = 5  # VadCLIP evaluates UCF-Crime's crop __5 (of ten), the other datasets' __0
 VADCLIP_CROP_ORDER = "centre_first"  # VadCLIP's (and DeepMIL's) ten-crop files: __0 the centre
 SEGMENT_TRUTH = ("gt_segment.npy", "gt_label.npy")  # VadCLIP's --gt-segment-path, --gt-label-path defaults
@@ -420,8 +421,9 @@ def output_paths(out: Path, format: str, dataset: str | None, method: MethodPath
     """Where each file goes (role -> path): ``method``'s paths under ``out``, else the default
     names in ``out`` (``train.list``, ``test.list``, the dataset's ground truth; per-crop also
     VadCLIP's ``train.csv``, ``test.csv``, ``gt_segment.npy``, ``gt_label.npy``)."""
-    if method is not None:  # the method's audio lists are an audio export's
-        return {role: out / path for role, (path, _) in method.files.items() if role not in AUDIO_LIST_OF.values()}
+    if method is not None:  # the method's audio and flow lists are an audio or a flow export's
+        return {role: out / path for role, (path, _) in method.files.items()
+                if role not in (*AUDIO_LIST_OF.values(), *FLOW_LISTS)}
     targets = {TRAIN_LIST: out / TRAIN_LIST, TEST_LIST: out / TEST_LIST,
                "gt": out / GROUND_TRUTHS.get(dataset or "ucf-crime", GROUND_TRUTHS["ucf-crime"])[0]}
     if format == "per-crop":

@@ -16,7 +16,11 @@
   ``i`` of the RGB list.
 
 The flow files have the RGB files' names: export them into a folder of their own (the published
-``Flow/`` beside ``RGB/``); a folder holding an RGB export's lists is refused.
+``Flow/`` beside ``RGB/``); a folder holding an RGB export's lists is refused. ``--names xdviodet``
+puts them where XDVioDet's options read them (``option.py``: ``--flow-list list/flow.list``,
+``--test-flow-list list/flow_test.list``), as an RGB and an audio export with ``--names xdviodet``
+do: ``--out`` is XDVioDet's folder, the lists go to ``list/flow.list`` / ``list/flow_test.list``,
+the crop files to ``features/Flow/`` (the RGB export's are in ``features/``).
 
 ``--format two-stream`` (from the RGB manifest; the flow manifest is the flow encoder's in the same
 run folder, or ``--flow_manifest``): one float32 ``(snippets, D_rgb + D_flow)`` file per video,
@@ -38,8 +42,9 @@ from lit_extract.atomic import save_npy_atomic, write_text_atomic
 from lit_extract.errors import LitExtractError, first_few
 from lit_extract.indexing.index import split_rows
 from lit_extract.store.export import (
-    TEST_LIST, TRAIN_LIST, Video, crop_name, list_order, make_folder, read_run,
+    TEST_LIST, TRAIN_LIST, Video, crop_name, dataset_of_names, list_order, make_folder, read_run,
 )
+from lit_extract.store.method_paths import FLOW_FEATURES_FOLDER, METHOD_NAMES, method_paths
 from lit_extract.store.manifest import load_run_index, open_split, read_manifest
 
 FLOW_LIST_OF = {"train": "flow.list", "val": "flow.list", "test": "flow_test.list"}  # XDVioDet's option.py defaults
@@ -57,12 +62,15 @@ class FlowExport:
     feature_shape: str
     lists: dict[str, list[Video]]
     dropped: int = 0  # rows without a next frame, left out
+    paths: dict[str, Path] | None = None  # list name -> where it was written (default: out / name)
+    features: Path | None = None  # the crop files' folder (default: out)
 
     def summary(self) -> str:
-        lines = [f"wrote {self.files} feature files {self.feature_shape} float32 to {self.out}/"]
+        lines = [f"wrote {self.files} feature files {self.feature_shape} float32 to {self.features or self.out}/"]
         for name, members in self.lists.items():
             anomalous = sum(video.y == 1 for video in members)
-            lines.append(f"{self.out / name}: {len(members)} videos in the RGB lists' order, the first {anomalous} anomalous")
+            path = (self.paths or {}).get(name, self.out / name)
+            lines.append(f"{path}: {len(members)} videos in the RGB lists' order, the first {anomalous} anomalous")
         if self.dropped:
             lines.append(f"{self.dropped} video(s) end on their last snippet: one flow row fewer than RGB "
                          "(XDVioDet drops the RGB file's last row)")
@@ -80,25 +88,45 @@ def rows_with_next_frame(manifest_path: Path, run: dict, split: str) -> np.ndarr
     return rows["end_frame"].to_numpy(np.int64) < rows["n_frames"].to_numpy(np.int64)
 
 
-def export_flow_crops(manifest: str | Path, out: str | Path) -> FlowExport:
-    """A flow encoder's run -> XDVioDet's flow crop files and ``flow.list`` / ``flow_test.list`` (module doc).
+def flow_list_paths(out: Path, names: str | None, dataset: str | None) -> tuple[Path, dict[str, Path]]:
+    """``(the crop files' folder, list name -> path)``: ``out`` and ``out/flow.list``, ``out/flow_test.list``;
+    with ``names`` (``xdviodet``) ``out/features/Flow`` and the lists where XDVioDet reads them."""
+    if names is None:
+        return out, {name: out / name for name in sorted(set(FLOW_LIST_OF.values()))}
+    if names not in METHOD_NAMES:
+        raise LitExtractError(f"--names {names}: choose {', '.join(METHOD_NAMES)}")
+    method = method_paths(names, dataset)
+    lists = {name: out / method.files[name][0] for name in sorted(set(FLOW_LIST_OF.values())) if name in method.files}
+    if not lists:
+        raise LitExtractError(f"--names {names}: {method.method}'s code reads no flow files; export the flow with "
+                              "--names xdviodet (XDVioDet's MIX / MIX_ALL) or without --names")
+    return out / FLOW_FEATURES_FOLDER, lists
+
+
+def export_flow_crops(manifest: str | Path, out: str | Path, names: str | None = None,
+                      dataset: str | None = None) -> FlowExport:
+    """A flow encoder's run -> XDVioDet's flow crop files and ``flow.list`` / ``flow_test.list`` (module doc);
+    ``names`` ``xdviodet``: where XDVioDet reads them under ``out`` (``dataset``: default, the one the
+    video names are).
 
     Raises:
-        LitExtractError: not a flow run, rows not done or not back-to-back snippets, or ``out``
-            holds an RGB export's lists.
+        LitExtractError: not a flow run, rows not done or not back-to-back snippets, ``out``
+            holds an RGB export's lists (without ``names``), or ``names`` reads no flow files.
     """
     manifest_path, out = Path(manifest), Path(out).expanduser()
     source = read_run(manifest_path)
     if not is_flow_run(source.run):
         raise LitExtractError(f"{manifest_path}: {source.run['encoder']} is not a flow encoder; export it without "
                               "flow (its lists are train.list / test.list)")
-    rgb_lists = [name for name in (TRAIN_LIST, TEST_LIST) if (out / name).exists()]
+    features, targets = flow_list_paths(out, names, dataset or dataset_of_names(source.stems))
+    rgb_lists = [name for name in (TRAIN_LIST, TEST_LIST) if (features / name).exists()]
     if rgb_lists:
-        raise LitExtractError(f"{out}: holds an RGB export ({', '.join(rgb_lists)}); flow files have the RGB files' "
+        raise LitExtractError(f"{features}: holds an RGB export ({', '.join(rgb_lists)}); flow files have the RGB files' "
                               "names: export the flow into a folder of its own (e.g. Flow/ beside RGB/)")
-    make_folder(out)
-    for name in set(FLOW_LIST_OF.values()):  # stale lists must not point at a half-done export
-        (out / name).unlink(missing_ok=True)
+    for folder in dict.fromkeys([out, features, *(path.parent for path in targets.values())]):
+        make_folder(folder)
+    for path in targets.values():  # stale lists must not point at a half-done export
+        path.unlink(missing_ok=True)
     lists: dict[str, list[Video]] = {}
     dropped = 0
     for split, videos in source.videos.items():
@@ -109,20 +137,22 @@ def export_flow_crops(manifest: str | Path, out: str | Path) -> FlowExport:
             rows = np.asarray(source.embeddings[split][kept], dtype=np.float32)
             rows = rows.reshape(len(kept), source.crops, source.dim)  # snippets crops D
             for k in range(source.crops):
-                save_npy_atomic(out / crop_name(video, k), np.ascontiguousarray(rows[:, k]))  # snippets D
+                save_npy_atomic(features / crop_name(video, k), np.ascontiguousarray(rows[:, k]))  # snippets D
             lists.setdefault(FLOW_LIST_OF[split], []).append(video)
     lists = {name: list_order(members) for name, members in lists.items()}
     for name, members in lists.items():
-        paths = [(out / crop_name(video, k)).resolve() for video in members for k in range(source.crops)]
-        write_text_atomic(out / name, "".join(f"{path}\n" for path in paths))
+        paths = [(features / crop_name(video, k)).resolve() for video in members for k in range(source.crops)]
+        write_text_atomic(targets[name], "".join(f"{path}\n" for path in paths))
     files = sum(len(members) for members in lists.values()) * source.crops
-    return FlowExport(out, files, f"(snippets, {source.dim})", lists, dropped)
+    return FlowExport(out, files, f"(snippets, {source.dim})", lists, dropped, targets, features)
 
 
 def export_flow(manifest: str | Path, format: str | None, out: str | Path,
-                flow_manifest: str | Path | None = None) -> FlowExport | None:
-    """``export`` of a flow encoder's manifest (``--format per-crop``: :func:`export_flow_crops`) or
-    ``--format two-stream`` (:func:`export_two_stream`); None for every other export (RGB, audio).
+                flow_manifest: str | Path | None = None, names: str | None = None,
+                dataset: str | None = None) -> FlowExport | None:
+    """``export`` of a flow encoder's manifest (``--format per-crop``, or ``--names xdviodet``:
+    :func:`export_flow_crops`) or ``--format two-stream`` (:func:`export_two_stream`); None for every
+    other export (RGB, audio).
 
     Raises:
         LitExtractError: a flow manifest with another format.
@@ -131,11 +161,11 @@ def export_flow(manifest: str | Path, format: str | None, out: str | Path,
         return export_two_stream(manifest, out, flow_manifest)
     if not is_flow_run(read_manifest(manifest)):
         return None
-    if format != "per-crop":
+    if format != "per-crop" and not (format is None and names is not None):
         raise LitExtractError(f"{manifest}: is a flow encoder's manifest; export it with --format per-crop "
                               "(XDVioDet's flow files and flow.list / flow_test.list), or the RGB manifest with "
                               "--format two-stream")
-    return export_flow_crops(manifest, out)
+    return export_flow_crops(manifest, out, names, dataset)
 
 
 def flow_manifest_beside(manifest_path: Path) -> Path:

@@ -162,7 +162,7 @@ def choose_templates(identity: dict[str, Any], records: dict[str, RunRecord]) ->
     encoder = identity["encoder"]
     if encoder in records:
         return records[encoder].templates
-    if identity.get("kind") == "audio":  # its statuses are audio statuses: never the shared files
+    if identity.get("kind") in ("audio", "flow"):  # audio statuses; flow statuses over T + 1 frames: their own files
         return file_templates(encoder, shared_labels=False)
     sharing = [record for record in records.values() if record.shares_labels]
     return file_templates(encoder, all(same_clips(record.identity, identity) for record in sharing))

@@ -5,7 +5,9 @@ are parsed but never read; UR-DMU has no such options); VadCLIP and XDVioDet rea
 whose defaults are the paths below. ``export --names METHOD --out DIR`` writes the lists and the
 ground truth at these paths under ``DIR`` (the folder the method's scripts run in), and the
 feature files, which the lists name by absolute path, under ``DIR/features/``: nothing to copy
-or rename. Read at the commits of :data:`lit_extract.store.method_constants.SOURCES`.
+or rename. A flow encoder's crop files have the RGB files' names: with ``--names xdviodet`` they go to
+``DIR/features/Flow/`` (the published ``i3d-features/Flow/``), its lists to ``list/flow.list`` and
+``list/flow_test.list``. Read at the commits of :data:`lit_extract.store.method_constants.SOURCES`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from lit_extract.errors import LitExtractError
 
 METHOD_NAMES = ("rtfm", "urdmu", "vadclip", "xdviodet")  # --names choices
 FEATURES_FOLDER = "features"  # under --out, with --names
+FLOW_FEATURES_FOLDER = "features/Flow"  # a flow export's crop files, with --names: the RGB files' names
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ METHOD_PATHS: tuple[MethodPaths, ...] = (
         "gt": ("list/gt.npy", "option.py line 11"),
         "audio.list": ("list/audio.list", "option.py line 7"),  # an audio encoder's export (vggish)
         "audio_test.list": ("list/audio_test.list", "option.py line 10"),
+        "flow.list": ("list/flow.list", "option.py line 6"),  # a flow encoder's export (i3d_inception_flow)
+        "flow_test.list": ("list/flow_test.list", "option.py line 9"),
     }),
 )
 

@@ -76,5 +76,9 @@ def test_two_stream_recipe_runs_end_to_end_shrunk(recipe, tmp_path, monkeypatch,
             assert np.load(f"features/Flow/{RECIPES[recipe][0]}__{k}.npy").shape == (1, 8)  # 32 frames: one fewer
             assert np.load(f"features/Flow/{RECIPES[recipe][1]}__{k}.npy").shape == (2, 8)
     else:
+        import json
+
+        manifest = json.loads((output / "manifest_r3d_18.json").read_text())
+        assert (manifest["crops"], manifest["crop_order"], manifest["resize_short"]) == (1, "centre", 256)  # video_features' view
         assert np.load(f"features/thumos/{RECIPES[recipe][0]}.npy").shape == (5, 520)  # (32 - 16) / 4 + 1
         assert np.load(f"features/thumos/{RECIPES[recipe][1]}.npy").shape == (7, 520)

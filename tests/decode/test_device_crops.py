@@ -1,9 +1,12 @@
-"""Five and ten crops (``--data.crops 5`` / ``10``): their geometry options, and the device path's crops.
+"""Five and ten crops (``--data.crops 5`` / ``10``) and the centre crop (``--data.crops 1 --data.crop_order
+centre``): their geometry options, and the device path's crops.
 
 Geometry is checked against boxes worked out by hand (and against the I3D extractor's hard-coded
 slices, rewritten here from its description) on frames whose pixels hold their own coordinates;
 the device path against the CPU (``exact``) crops of the same geometry, on frames whose every crop
-differs from every other (ramps across and down), so a swapped or mirrored crop fails.
+differs from every other (ramps across and down), so a swapped or mirrored crop fails. The centre
+crop of both paths is checked against frames decoded, resized and sliced here with cv2 (barcode
+frames: each frame shows its own index, so a wrong frame fails too).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ def test_resize_parses_width_x_height_and_refuses_anything_else():
     ({"crops": 1, "crop_order": "i3d_extractor"}, "--data.crops 5 or 10"),
     ({"crops": 10, "crop_order": "random"}, "--data.crop_order"),
     ({"crops": 3}, "--data.crops"),
+    ({"crops": 5, "crop_order": "centre"}, "use it with --data.crops 1"),
+    ({"crops": 1, "resize_short": 12, "crop_order": "centre"}, "--data.resize_short"),
 ])
 def test_bad_geometry_flags_are_refused_naming_the_flag(options, message):
     with pytest.raises(LitExtractError, match=message):
@@ -228,3 +233,78 @@ def test_predict_on_the_device_path_writes_the_rows_of_the_exact_path_within_one
     assert got.shape == expected.shape == (6, 10, 512)
     relative = np.linalg.norm(got - expected, axis=-1) / np.linalg.norm(expected, axis=-1)  # rows 10
     assert relative.max() < 0.01, relative.max()
+
+
+# --- one centre crop (--data.crops 1 --data.crop_order centre) ------------------------------------
+
+CENTRE_FRAMES, CENTRE_SIZE = 16, 32  # two 8-frame rows, every frame sampled; 32 x 32 crops
+CENTRE_CASES = {  # geometry flags -> (resized width, height), centre box (top, left): worked out by hand
+    "short-side-40": ({"resize_short": 40}, (53, 40), (4, 10)),  # 80x60 -> 53.3 -> 53 wide; (53-32)/2 = 10.5 -> 10
+    "resize-56x44": ({"resize": "56x44"}, (56, 44), (6, 12)),
+}
+
+
+@pytest.fixture(scope="module")
+def barcode_video(tmp_path_factory):
+    """An 80 x 60 barcode video of 16 frames (frame k shows k), two 8-frame rows; (index, video)."""
+    from lit_extract.commands.demo import barcode_frame
+
+    root = tmp_path_factory.mktemp("centre")
+    path = write_video(root / "v.mp4", (barcode_frame(k, 80, 60, "Fighting", 2) for k in range(CENTRE_FRAMES)))
+    return write_index(root / "index.csv", clip_rows(path, "test", "Fighting", CENTRE_FRAMES, 8, 8)), path
+
+
+def hand_centre_clips(video, size: tuple[int, int], box: tuple[int, int]) -> dict[int, torch.Tensor]:
+    """Each row's expected clip uint8 (3, 8, 32, 32): the video decoded by cv2, each frame resized to
+    ``size`` (width, height) with INTER_LINEAR, rows top:top+32 and cols left:left+32 cut, BGR -> RGB."""
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        top, left = box
+        crop = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)[top : top + CENTRE_SIZE, left : left + CENTRE_SIZE]
+        frames.append(crop[:, :, ::-1])  # RGB
+    assert len(frames) == CENTRE_FRAMES
+    clip = lambda first: torch.from_numpy(np.stack(frames[first : first + 8]).transpose(3, 0, 1, 2).copy())  # noqa: E731
+    return {0: clip(0), 1: clip(8)}  # T H W C -> C T H W
+
+
+def centre_clips(index, transform: str, flags: dict) -> dict[int, torch.Tensor]:
+    data = ClipDataModule(str(index), splits=["test"], frames=8, img_size=CENTRE_SIZE, batch_size=4, num_workers=0,
+                          transform=transform, crops=1, crop_order="centre", **flags)
+    data.setup("predict")
+    clips = {}
+    for batch in data.predict_dataloader()[0]:
+        batch = data.on_after_batch_transfer(batch, 0) if transform == "device" else batch
+        clips.update(zip(batch["rows"].tolist(), batch["clips"]))
+    return clips
+
+
+@pytest.mark.parametrize("case", list(CENTRE_CASES))
+def test_centre_crop_of_the_exact_path_is_cv2_resize_then_the_centre_box(barcode_video, case):
+    flags, size, box = CENTRE_CASES[case]
+    index, video = barcode_video
+    got, expected = centre_clips(index, "exact", flags), hand_centre_clips(video, size, box)
+    assert got.keys() == expected.keys()
+    for row, clip in expected.items():
+        assert got[row].shape == (3, 8, CENTRE_SIZE, CENTRE_SIZE)  # one crop: no crops axis
+        assert torch.equal(got[row], clip), row
+
+
+@pytest.mark.parametrize("case", list(CENTRE_CASES))
+def test_centre_crop_of_the_device_path_is_the_hand_cut_crop_within_rounding(barcode_video, case):
+    flags, size, box = CENTRE_CASES[case]
+    index, video = barcode_video
+    got, expected = centre_clips(index, "device", flags), hand_centre_clips(video, size, box)
+    assert got.keys() == expected.keys()
+    for row, clip in expected.items():
+        assert got[row].dtype == torch.uint8 and got[row].shape == (3, 8, CENTRE_SIZE, CENTRE_SIZE)
+        difference = (got[row].float() - clip.float()).abs()
+        assert difference.max() <= 2 and difference.mean() < 0.25, (row, float(difference.max()))
+
+
+def test_centre_crop_box_is_the_five_crops_centre():
+    assert crop_boxes(256, 340, 224, 1, "centre") == [(16, 58, False)]  # the I3D extractor's centre box
+    assert CropGeometry(1, 224, order="centre").boxes(240, 320) == [(16, 58, False)]  # 320x240 -> 341x256

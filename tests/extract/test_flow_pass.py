@@ -167,3 +167,102 @@ def test_a_long_videos_flow_is_computed_one_batch_at_a_time(tmp_path, monkeypatc
           "--model.flow_updates", "1", "--writer.output_dir", str(tmp_path / "run"),
           "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
     assert max(seen) <= 2 * 2 and sum(seen) == 18 * 2
+
+
+# --- the centre crop (THUMOS'14's recipe) ---------------------------------------------------------
+
+
+def test_a_centre_crop_two_stream_pass_writes_one_crop_rows_and_exports_two_stream_files(tmp_path, raft_file,
+                                                                                         tiny_flow) -> None:
+    """``--data.crops 1 --data.crop_order centre``: both streams' files hold (rows, D) as any one-crop
+    run (no crops axis), the manifest says one centre crop, and ``export --format two-stream`` takes it."""
+    import json
+
+    import numpy as np
+
+    from lit_extract.commands.cli import main
+
+    video = write_video(tmp_path / "video_test_0000004.mp4", (barcode_frame(k, 64, 48, "Normal") for k in range(40)))
+    index = write_index(tmp_path / "index.csv", clip_rows(video, "test", "Normal", 40, 16, 4))
+    run = tmp_path / "run"
+    main(["predict", "--data.index_path", str(index), "--data.frames", "2", "--data.img_size", "16",
+          "--data.crops", "1", "--data.crop_order", "centre", "--data.resize_short", "20",
+          "--data.batch_size", "4", "--data.num_workers", "0", "--model.encoder", "[r3d_18, tiny_flow]",
+          "--model.weights", "none", "--model.flow", "raft_small", "--model.flow_weights", raft_file[1],
+          "--model.flow_updates", "1", "--writer.output_dir", str(run),
+          "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+    rows = len(range(0, 40 - 16 + 1, 4))
+    for encoder, dim in (("r3d_18", 512), ("tiny_flow", 8)):
+        manifest = json.loads((run / f"manifest_{encoder}.json").read_text())
+        assert (manifest["crops"], manifest["crop_order"], manifest["resize_short"]) == (1, "centre", 20)
+        assert np.load(run / manifest["splits"]["test"]["files"]["embeddings"]).shape == (rows, dim)
+    main(["export", "--manifest", str(run / "manifest_r3d_18.json"), "--format", "two-stream",
+          "--out", str(tmp_path / "thumos")])
+    assert np.load(tmp_path / "thumos" / "video_test_0000004.npy").shape == (rows, 512 + 8)
+
+
+# --- the row status and the flow status ------------------------------------------------------------
+
+
+@pytest.fixture
+def next_frame_lost(tmp_path):
+    """A 24-image folder video (image k shows k) whose image 8 is corrupt: the frame just after row
+    0's last frame (rows of 8 frames: [0, 8), [8, 16), [16, 24)); the index of its three rows."""
+    import cv2
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for k in range(24):
+        assert cv2.imwrite(str(folder / f"{k:03d}.png"), barcode_frame(k, 80, 60, "Normal")[:, :, ::-1])
+    (folder / "008.png").write_bytes(b"\x89PNG not really an image")
+    return write_index(tmp_path / "index.csv", clip_rows(folder, "train", "Normal", 24, 8, 8))
+
+
+def batch_statuses(index, next_frame: bool) -> tuple[list[int], list[int] | None]:
+    """Each row's status and flow status (None: the batches hold none), in row order."""
+    data = ClipDataModule(str(index), frames=8, img_size=32, batch_size=8, num_workers=0)
+    data.setup("predict")
+    data.next_frame = lambda: next_frame  # what a module with a flow encoder asks for
+    status, flow = {}, {}
+    for batch in data.stream("train"):
+        status.update(zip(batch["rows"].tolist(), batch["status"].tolist()))
+        if "flow_status" in batch:
+            flow.update(zip(batch["rows"].tolist(), batch["flow_status"].tolist()))
+        batch.release()
+    return [status[row] for row in sorted(status)], ([flow[row] for row in sorted(flow)] if flow else None)
+
+
+def test_the_row_status_counts_the_rows_own_frames_not_the_flows_next_frame(next_frame_lost) -> None:
+    # row 0: frames 0-7 decoded, its next frame 8 lost; row 1: frame 8 is its own; row 2 ends the video
+    assert batch_statuses(next_frame_lost, next_frame=True)[0] == [0, 1, 0]
+    assert batch_statuses(next_frame_lost, next_frame=False) == ([0, 1, 0], None)  # as a run without flow
+
+
+def test_the_flow_status_counts_the_next_frame_too(next_frame_lost) -> None:
+    assert batch_statuses(next_frame_lost, next_frame=True)[1] == [1, 1, 0]
+
+
+def test_a_two_stream_pass_writes_the_flow_status_in_the_flow_encoders_own_file(next_frame_lost, tmp_path,
+                                                                                   raft_file, tiny_flow) -> None:
+    import json
+
+    import numpy as np
+
+    from lit_extract.commands.cli import main
+
+    run = tmp_path / "run"
+    main(["predict", "--data.index_path", str(next_frame_lost), "--data.frames", "8", "--data.img_size", "16",
+          "--data.batch_size", "4", "--data.num_workers", "0", "--model.encoder", "[r3d_18, tiny_flow]",
+          "--model.weights", "none", "--model.flow", "raft_small", "--model.flow_weights", raft_file[1],
+          "--model.flow_updates", "1", "--writer.output_dir", str(run),
+          "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"])
+    rgb, flow = (json.loads((run / f"manifest_{name}.json").read_text()) for name in ("r3d_18", "tiny_flow"))
+    assert rgb["splits"]["train"]["files"]["status"] == "status_train.npy"
+    assert flow["splits"]["train"]["files"]["status"] == "status_tiny_flow_train.npy"
+    assert np.load(run / "status_train.npy").tolist() == [0, 1, 0]
+    assert np.load(run / "status_tiny_flow_train.npy").tolist() == [1, 1, 0]
+    assert np.load(run / "y_tiny_flow_train.npy").tolist() == np.load(run / "y_train.npy").tolist()
+    assert rgb["splits"]["train"]["status_counts"] == {"ok": 2, "repeated_frames": 1, "unreadable": 0}
+    assert flow["splits"]["train"]["status_counts"] == {"ok": 1, "repeated_frames": 2, "unreadable": 0}
+    assert flow["splits"]["train"]["affected_videos"] == {str(next_frame_lost.parent / "clip"): 1}
+    assert flow["splits"]["train"]["lost_frames"] == {str(next_frame_lost.parent / "clip"): [[8, 8]]}

@@ -105,6 +105,43 @@ def test_xdviodet_loads_every_item_with_rgb_flow_and_audio_rows_aligned(xd, audi
         assert item.shape == (snippets - one_fewer, 512 + 8 + (128 if audio else 0))
 
 
+OPTION_DEFAULTS = {  # XDVioDet option.py (f846d8c) lines 5-10: the lists its Dataset opens, from its folder
+    "train": ("list/rgb.list", "list/flow.list", "list/audio.list"),
+    "test": ("list/rgb_test.list", "list/flow_test.list", "list/audio_test.list"),
+}
+
+
+@pytest.mark.parametrize("audio", [False, True], ids=["MIX", "MIX_ALL"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_names_xdviodet_places_rgb_flow_and_audio_where_its_options_read_them(xd, tmp_path, monkeypatch, audio,
+                                                                               split) -> None:
+    run = xd / "run"
+    for manifest in ("manifest_vggish.json", "manifest_tiny_flow.json", "manifest_r3d_18.json"):
+        main(["export", "--manifest", str(run / manifest), "--out", str(tmp_path), "--names", "xdviodet"])
+    monkeypatch.chdir(tmp_path)  # XDVioDet's scripts run from its folder: the lists are relative paths
+    rgb_path, flow_path, audio_path = OPTION_DEFAULTS[split]
+    rgb_list, flow_list = lines(Path(rgb_path)), lines(Path(flow_path))
+    audio_list = lines(Path(audio_path)) if audio else None
+    assert len(rgb_list) == len(flow_list) == CROPS * 2
+    for index in range(len(rgb_list)):
+        rgb_file, flow_file = Path(rgb_list[index].strip()), Path(flow_list[index].strip())
+        assert rgb_file.parent == tmp_path / "features" and flow_file.parent == tmp_path / "features" / "Flow"
+        assert rgb_file.name == flow_file.name  # the same video and crop on line `index` of both lists
+        video = rgb_file.name.rsplit("__", 1)[0]
+        if audio:
+            assert Path(audio_list[index // CROPS].strip()).name == f"{video}__vggish.npy"
+        snippets = VIDEOS[video][1] // SNIPPET
+        one_fewer = VIDEOS[video][1] % SNIPPET == 0  # the last snippet ends the video: no next frame
+        assert np.load(rgb_file).shape[0] == snippets and np.load(flow_file).shape[0] == snippets - one_fewer
+        item = xdviodet_item(rgb_list, flow_list, audio_list, index)
+        assert item.shape == (snippets - one_fewer, 512 + 8 + (128 if audio else 0))
+
+
+def test_names_without_flow_lists_are_refused_for_a_flow_manifest(xd, tmp_path) -> None:
+    with pytest.raises(LitExtractError, match="--names urdmu: UR-DMU's code reads no flow files"):
+        export_flow(xd / "run" / "manifest_tiny_flow.json", None, tmp_path, names="urdmu")
+
+
 def test_flow_files_hold_each_videos_flow_rows_that_have_a_next_frame(xd) -> None:
     manifest = json.loads((xd / "run" / "manifest_tiny_flow.json").read_text())
     rows = np.load(xd / "run" / manifest["splits"]["train"]["files"]["embeddings"])  # rows crops 8
