@@ -125,8 +125,8 @@ def pad_bags(items: Sequence[tuple[np.ndarray, int, np.ndarray]]) -> BagBatch:
     mask = torch.zeros(len(items), longest, dtype=torch.bool)
     rows = torch.full((len(items), longest), -1, dtype=torch.int64)
     for position, (bag, _, bag_rows) in enumerate(items):
-        x[position, : len(bag)] = torch.from_numpy(bag)
+        x[position, : len(bag)] = torch.as_tensor(np.array(bag, dtype=np.float32))  # a copy: bag may be read-only
         mask[position, : len(bag)] = True
-        rows[position, : len(bag)] = torch.from_numpy(bag_rows)
+        rows[position, : len(bag)] = torch.as_tensor(np.array(bag_rows, dtype=np.int64))  # a copy: bag_rows may be read-only
     labels = torch.tensor([label for _, label, _ in items], dtype=torch.int64)
     return BagBatch(x, mask, labels, rows)
