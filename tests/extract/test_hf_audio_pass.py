@@ -11,7 +11,6 @@ embedding is ``ASTFeatureExtractor`` + ``ASTModel``'s ``pooler_output`` run here
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,9 @@ import torch
 from conftest import clip_rows, ramp_sound, write_index, write_sound_video
 from lit_extract.commands.cli import main
 
-transformers = pytest.importorskip("transformers")
+from tiny_ast import HIDDEN, RATE, WINDOW, extractor, save_tiny_ast, transformers
 
-FPS, FRAMES, ROW, RATE, HIDDEN, MAX_LENGTH = 25, 100, 16, 16_000, 32, 100
-WINDOW = 400 + (MAX_LENGTH - 1) * 160  # 25 ms + 99 x 10 ms at 16 kHz
+FPS, FRAMES, ROW = 25, 100, 16
 AUDIO_STARTS = {"a.mkv": 0.0, "late.mkv": 0.5}
 
 
@@ -39,30 +37,9 @@ def dataset(tmp_path_factory) -> Path:
     return write_index(root / "index.csv", rows)
 
 
-def feature_extractor() -> transformers.ASTFeatureExtractor:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # 128 bands over a 512-point FFT: some empty, as in AST's own
-        return transformers.ASTFeatureExtractor(max_length=MAX_LENGTH)
-
-
-def randomized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """``model`` with every parameter drawn again (AST starts its class and distillation tokens and its
-    positions at 0, which would make the two tokens equal), LayerNorm scales around 1."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            scale = 1.0 if name.endswith("weight") and parameter.ndim == 1 else 0.0
-            parameter.copy_(scale + 0.2 * torch.randn(parameter.shape, generator=generator))
-    return model
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ast")
-    config = transformers.ASTConfig(hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2,
-                                    intermediate_size=64, max_length=MAX_LENGTH, num_mel_bins=128)
-    randomized(transformers.ASTForAudioClassification(config), 5).save_pretrained(path)
-    feature_extractor().save_pretrained(path)
+    path = save_tiny_ast(tmp_path_factory.mktemp("ast"), seed=5)
     return path
 
 
@@ -92,7 +69,7 @@ def expected_rows(index: Path, folder: Path, anchor: str) -> np.ndarray:
         windows.append(np.array([sound[i] if 0 <= i < len(sound) else 0.0 for i in range(stop - WINDOW, stop)],
                                 np.float32))
     model = transformers.ASTModel.from_pretrained(folder).eval()
-    features = feature_extractor()(windows, sampling_rate=RATE, return_tensors="pt")
+    features = extractor()(windows, sampling_rate=RATE, return_tensors="pt")
     with torch.no_grad():
         return model(**features).pooler_output.numpy()
 
