@@ -54,6 +54,7 @@ class PacketPump:
         self._packets = container.demux([video, *others])
         self._kept: deque[Any] = deque()
         self.ended = False
+        self.at_eof = False  # the pass reached the end of the file (not damage, not a close)
 
     def _next(self) -> Any | None:
         """The next packet of the pass (seen by the listener), or None once it has ended."""
@@ -62,6 +63,7 @@ class PacketPump:
         try:
             packet = next(self._packets)
         except StopIteration:
+            self.at_eof = True
             self._end(damaged=False)
             return None
         except self.errors:

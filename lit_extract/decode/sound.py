@@ -34,7 +34,8 @@ encoder taking windows of ``S`` samples at ``rate`` Hz with a hop of ``H`` sampl
 
 A window ending at time ``t`` is samples ``[e - S, e)`` with ``e = round((t - origin) x rate)``;
 samples before the sound starts or after it ends are zeros (silence). Per row, the audio status is
-:data:`AUDIO_OK`, :data:`AUDIO_PARTLY_SILENT` (some of a window falls in a lost stretch) or
+:data:`AUDIO_OK`, :data:`AUDIO_PARTLY_SILENT` (some of a window falls in a lost stretch; the sound
+its audio stream declares past the end of a file cut short is lost too) or
 :data:`AUDIO_SILENT` (the video has no sound track, or none of it could be decoded).
 """
 
@@ -59,6 +60,7 @@ AUDIO_SILENT = 2
 AUDIO_STATUS_NAMES = {AUDIO_OK: "ok", AUDIO_PARTLY_SILENT: "partly_silent", AUDIO_SILENT: "silent"}
 GAP_S = 0.002  # a timestamp jump larger than this (seconds) is a gap: silence in place, lost
 READ_PAST_S = 0.05  # sound read past the end of the last wanted frame before the pass stops
+TRUNCATED_S = 0.1  # sound ending this much (seconds) before its stream's declared duration: the file was cut
 REORDER_FRAMES = 16  # video packets read past the last wanted frame (decode order differs from presentation)
 
 
@@ -267,7 +269,19 @@ class SoundListener:
 
     def end(self, damaged: bool) -> None:
         self.ended = True
-        self._final = self.assembler.track(damaged) if self.audio is not None else SoundTrack(self.rate)
+        if self.audio is None:
+            self._final = SoundTrack(self.rate)
+            return
+        self._final = self.assembler.track(damaged or self._cut_short())
+
+    def _cut_short(self) -> bool:
+        """True when the file ended before the sound its audio stream declares (a truncated file):
+        what is missing is lost, not silence."""
+        stream, heard_until = self.audio, self.assembler.next_time
+        if self.pump is None or not self.pump.at_eof or not stream.duration or not stream.time_base:
+            return False
+        declared_end = float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+        return heard_until is None or heard_until < declared_end - TRUNCATED_S
 
     # what the rows read
     def track(self) -> SoundTrack:

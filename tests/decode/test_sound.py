@@ -239,3 +239,24 @@ def test_the_decoder_pass_puts_out_every_frame_while_the_rows_read_ahead_for_the
         assert status == 0 and all(abs(g - (k * 7) % 256) <= 2 for g, k in zip(greys, rows[i])), (start, greys)
         seen.append(i)
     assert seen == list(range(len(rows)))
+
+
+def test_a_file_cut_short_marks_the_rows_that_hear_past_the_cut(way, tmp_path):
+    """An MP4 with its index first (``faststart``, as web videos are) cut at two thirds: the sound
+    its audio stream declares but the file no longer holds is lost, not silence; rows before are ok."""
+    whole = write_sound_video(tmp_path / "whole.mp4", FRAMES, FPS, codec="aac")
+    faststart = tmp_path / "faststart.mp4"
+    with av.open(str(whole)) as source, av.open(str(faststart), "w", options={"movflags": "faststart"}) as target:
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    with av.open(str(faststart)) as container:
+        ends = sorted(p.pos + p.size for p in container.demux() if p.pos is not None and p.size)
+    data = faststart.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: ends[len(ends) * 2 // 3]])  # at a packet's end: the file just stops there
+    statuses = [heard(way, cut, "end", start, start + ROW)[2] for start in range(0, FRAMES - ROW + 1, ROW)]
+    assert statuses[0] == AUDIO_OK and statuses[-1] == AUDIO_PARTLY_SILENT, statuses
+    assert statuses == sorted(statuses)  # ok up to the cut, partly silent after it
