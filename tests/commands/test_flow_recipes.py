@@ -19,6 +19,7 @@ from torchvision.models import optical_flow
 from conftest import clip_rows, write_index, write_sound_video
 from tiny_flow import tiny_flow  # noqa: F401  (fixture)
 from lit_extract.commands.cli import main
+from recipe_config import printed_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPES = {"xd_i3d_flow.yaml": ("violent_label_B1-0-0", "calm_label_A"), "thumos_two_stream.yaml": ("video_test_1", "video_test_2")}
@@ -26,13 +27,7 @@ RECIPES = {"xd_i3d_flow.yaml": ("violent_label_B1-0-0", "calm_label_A"), "thumos
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_two_stream_recipe_keys_are_flags_of_predict(recipe, capsys) -> None:
-    with pytest.raises(SystemExit):
-        main(["predict", "--config", str(CONFIGS / recipe), "--print_config"])
-    printed = yaml.safe_load(capsys.readouterr().out)
-    config = yaml.safe_load((CONFIGS / recipe).read_text())
-    for group, values in config.items():
-        for key, value in values.items():
-            assert printed[group][key] == value, (group, key)
+    printed = printed_config(CONFIGS / recipe, capsys)
     assert printed["model"]["encoder"] == ["i3d_inception", "i3d_inception_flow"]
 
 
