@@ -358,9 +358,10 @@ class RowSound:
         t0, t1 = times.start(min(start_frame, last)), times.end(last)
         return window_ends(t0, t1, self.anchor, self.samples, self.hop, self.listener.rate)
 
-    def row(self, start_frame: int, end_frame: int, out: np.ndarray) -> tuple[int, int]:
-        """Write the row's K windows into ``out`` (K_max, samples); return ``(K, audio status)``."""
-        ends = self.ends(start_frame, end_frame)
+    def row(self, start_frame: int, end_frame: int, out: np.ndarray, ends: np.ndarray | None = None) -> tuple[int, int]:
+        """Write the row's K windows into ``out`` (K_max, samples); return ``(K, audio status)``.
+        ``ends``: the row's :meth:`ends`, when the caller has them already."""
+        ends = self.ends(start_frame, end_frame) if ends is None else ends
         track = self.listener.sound_through(float(ends.max()))
         statuses = []
         for j, end in enumerate(ends):

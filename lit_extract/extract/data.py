@@ -352,12 +352,13 @@ class _BatchBuilder:
 
     def _add_sound(self, i: int, sound: RowSound, start_frame: int, end_frame: int) -> None:
         """The row's windows into slot ``i`` (the batch's K grows when a row needs more windows)."""
-        count = len(sound.ends(int(start_frame), int(end_frame)))
+        ends = sound.ends(int(start_frame), int(end_frame))
+        count = len(ends)
         if count > self.audio.shape[1]:
             grown = np.zeros((self.size, count, self.audio.shape[2]), np.float32)  # B K S
             grown[:, : self.audio.shape[1]] = self.audio
             self.audio = grown
-        self.audio_examples[i], self.audio_status[i] = sound.row(int(start_frame), int(end_frame), self.audio[i])
+        self.audio_examples[i], self.audio_status[i] = sound.row(int(start_frame), int(end_frame), self.audio[i], ends)
 
     def note_lost(self, path: str, row: int, lost: list[list[int]]) -> None:
         """Send ``lost`` (a video's lost frame ranges so far) with this batch, which holds its clip ``row``.
